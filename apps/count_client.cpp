@@ -1,0 +1,211 @@
+// count-client: one request from the command line, every line of a pipe, or a prompt.
+// Exit status: 0 when every reply is ok, val or quit; 1 when a reply is err; 2 when the
+// server cannot be reached or the connection drops before every reply arrived.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+// libedit's readline interface, for line editing and history at the prompt.
+#include <editline/readline.h>
+
+#include "client/client.hpp"
+#include "protocol/reply.hpp"
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitErrReply = 1;
+constexpr int kExitNoServer = 2;
+
+int exit_status_for(std::string_view reply) {
+  const std::optional<count::Reply> parsed = count::parse_reply(reply);
+  if (!parsed) return kExitNoServer;
+  return parsed->kind == count::Reply::Kind::kErr ? kExitErrReply : kExitOk;
+}
+
+int run_one(count::Client& client, const std::vector<std::string>& words) {
+  std::string line;
+  for (const std::string& word : words) {
+    if (!line.empty()) line.push_back(' ');
+    line.append(word);
+  }
+  const std::string reply = client.call(line);
+  fmt::print("{}\n", reply);
+  return exit_status_for(reply);
+}
+
+// Counts reply lines as they stream past, without keeping them.
+class ReplyTally {
+ public:
+  void take(std::string_view bytes) {
+    for (const char c : bytes) {
+      if (c == '\n') {
+        ++replies_;
+        errs_ += current_ == "err" ? 1 : 0;
+        last_was_quit_ = current_ == "quit";
+        current_.clear();
+      } else if (current_.size() < 5) {
+        current_.push_back(c);
+      }
+    }
+  }
+  std::size_t replies() const { return replies_; }
+  std::size_t errs() const { return errs_; }
+  bool last_was_quit() const { return last_was_quit_; }
+
+ private:
+  std::string current_;  // start of the reply being read, enough to tell err and quit
+  std::size_t replies_ = 0;
+  std::size_t errs_ = 0;
+  bool last_was_quit_ = false;
+};
+
+bool write_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+// Standard input goes to the server as it is, pipelined, while the replies come back on
+// this thread: reading and writing at once, so that neither side's buffers fill up.
+int run_pipe(count::Client& client) {
+  std::atomic<std::size_t> requests{0};
+  std::atomic<bool> input_done{false};
+  std::thread sender([&] {
+    std::array<char, 64 * 1024> chunk{};
+    std::size_t lines = 0;
+    bool mid_line = false;
+    for (;;) {
+      const ssize_t n = ::read(STDIN_FILENO, chunk.data(), chunk.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      const std::string_view bytes(chunk.data(), static_cast<std::size_t>(n));
+      for (const char c : bytes) lines += c == '\n' ? 1 : 0;
+      mid_line = bytes.back() != '\n';
+      try {
+        client.send(bytes);
+      } catch (const count::ClientError&) {
+        break;  // the server closed (after a quit, or it went away): the reader tells which
+      }
+    }
+    requests.store(lines + (mid_line ? 1 : 0));
+    input_done.store(true);
+    try {
+      client.shutdown_send();
+    } catch (const count::ClientError&) {
+    }
+  });
+  sender.detach();  // it may be blocked on a standard input that never ends
+
+  ReplyTally tally;
+  std::array<char, 64 * 1024> chunk{};
+  for (;;) {
+    const ssize_t n = ::recv(client.native_handle(), chunk.data(), chunk.size(), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      fmt::print(stderr, "count-client: connection to {} failed: {}\n", client.peer(),
+                 std::strerror(errno));
+      return kExitNoServer;
+    }
+    if (n == 0) break;
+    const std::string_view bytes(chunk.data(), static_cast<std::size_t>(n));
+    tally.take(bytes);
+    if (!write_all(STDOUT_FILENO, bytes)) return kExitNoServer;
+  }
+  const bool complete =
+      tally.last_was_quit() || (input_done.load() && tally.replies() == requests.load());
+  if (!complete) {
+    fmt::print(stderr, "count-client: connection to {} closed before every reply arrived\n",
+               client.peer());
+    return kExitNoServer;
+  }
+  return tally.errs() > 0 ? kExitErrReply : kExitOk;
+}
+
+std::string history_path() {
+  const char* home = std::getenv("HOME");
+  return home != nullptr ? std::string(home) + "/.count_client_history" : std::string();
+}
+
+int run_prompt(count::Client& client) {
+  const std::string history = history_path();
+  if (!history.empty()) read_history(history.c_str());
+  const std::string prompt = client.peer() + "> ";
+  int status = kExitOk;
+  for (;;) {
+    char* raw = readline(prompt.c_str());
+    if (raw == nullptr) break;  // end of input
+    const std::string line(raw);
+    std::free(raw);  // NOLINT(cppcoreguidelines-no-malloc): readline's buffer
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    add_history(line.c_str());
+    const std::string reply = client.call(line);
+    fmt::print("{}\n", reply);
+    if (reply == "quit") break;
+  }
+  if (!history.empty()) write_history(history.c_str());
+  return status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 4444;
+  double timeout_seconds = 5;
+
+  CLI::App app{
+      "count-client: talk to a count-server.\n"
+      "  count-client get             one request; prints the reply\n"
+      "  printf 'incr\\nget\\n' | count-client   every line of standard input, pipelined\n"
+      "  count-client                 a prompt, when standard input is a terminal\n"
+      "Exit status: 0 ok/val/quit, 1 err, 2 no server or connection lost.",
+      "count-client"};
+  app.set_help_flag("--help", "Print this help and exit");
+  app.add_option("-h,--host", host, "Server host name or address")->capture_default_str();
+  app.add_option("-p,--port", port, "Server port")->capture_default_str();
+  app.add_option("-t,--timeout", timeout_seconds, "Seconds to wait for the connection")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.set_version_flag("--version", std::string("count-client ") + COUNT_VERSION);
+  // Everything from the command word on is the request, even words that look like flags
+  // ("add -5").
+  app.prefix_command();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    fmt::print(stderr, "count-client: {} (see --help)\n", e.what());
+    return kExitNoServer;
+  }
+  const std::vector<std::string> words = app.remaining();
+
+  try {
+    count::Client client = count::Client::connect(
+        host, port, std::chrono::milliseconds(static_cast<long>(timeout_seconds * 1000)));
+    if (!words.empty()) return run_one(client, words);
+    if (::isatty(STDIN_FILENO) == 0) return run_pipe(client);
+    return run_prompt(client);
+  } catch (const count::ClientError& e) {
+    fmt::print(stderr, "count-client: {}\n", e.what());
+    return kExitNoServer;
+  }
+}

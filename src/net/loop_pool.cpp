@@ -1,0 +1,82 @@
+#include "net/loop_pool.hpp"
+
+#include <algorithm>
+
+#include <asio/post.hpp>
+
+#include "net/session.hpp"
+
+namespace count {
+
+// A loop runs on one thread only; the hint lets Asio take its single-thread paths. Other
+// threads still post to it safely.
+Loop::Loop() : context_(1) { work_.emplace(context_.get_executor()); }
+
+Loop::~Loop() { work_.reset(); }
+
+void Loop::attach(Session& session) { sessions_.insert(&session); }
+
+void Loop::detach(Session& session) {
+  sessions_.erase(&session);
+  std::erase(durable_waiters_, &session);
+}
+
+void Loop::await_durable(Session& session) { durable_waiters_.push_back(&session); }
+
+void Loop::notify_durable() {
+  if (durable_notice_posted_.exchange(true, std::memory_order_acq_rel)) return;
+  asio::post(context_, [this] {
+    durable_notice_posted_.store(false, std::memory_order_release);
+    wake_durable_waiters();
+  });
+}
+
+void Loop::wake_durable_waiters() {
+  std::vector<Session*> waiters;
+  waiters.swap(durable_waiters_);
+  for (Session* session : waiters) session->wake();
+}
+
+void Loop::shut_down() {
+  asio::post(context_, [this] {
+    stopping_ = true;
+    work_.reset();
+    for (Session* session : sessions_) session->wake();
+  });
+}
+
+void Loop::run() { context_.run(); }
+
+LoopPool::LoopPool(unsigned loops) {
+  loops_.reserve(std::max(loops, 1U));
+  for (unsigned i = 0; i < std::max(loops, 1U); ++i) loops_.push_back(std::make_unique<Loop>());
+}
+
+LoopPool::~LoopPool() {
+  for (auto& loop : loops_) loop->context().stop();
+  join();
+}
+
+Loop& LoopPool::next() {
+  Loop& loop = *loops_[next_];
+  next_ = (next_ + 1) % loops_.size();
+  return loop;
+}
+
+void LoopPool::start(const std::function<void()>& on_exit) {
+  for (auto& loop : loops_) {
+    threads_.emplace_back([&loop = *loop, on_exit] {
+      loop.run();
+      on_exit();
+    });
+  }
+}
+
+void LoopPool::join() {
+  for (std::thread& thread : threads_) {
+    if (thread.joinable()) thread.join();
+  }
+  threads_.clear();
+}
+
+}  // namespace count

@@ -1,0 +1,96 @@
+// One event loop per thread, and the sessions each one serves. A Loop's members are used
+// only on its own thread, except where a comment says otherwise.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+
+namespace count {
+
+class Session;
+
+// How many bytes a session reads from its socket at a time. Bounds what one read can make
+// a slow reader's queue grow by (at most ~6 reply bytes per request byte).
+inline constexpr std::size_t kReadChunkBytes = 16 * 1024;
+
+class Loop {
+ public:
+  Loop();
+  ~Loop();
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+
+  asio::io_context& context() { return context_; }
+
+  // Scratch space shared by the loop's sessions: valid until the session next suspends.
+  // This is what lets an idle connection hold no buffer of its own.
+  std::span<char> input_buffer() { return input_; }
+  std::string& reply_buffer() { return replies_; }
+
+  void attach(Session& session);
+  void detach(Session& session);
+
+  // `session` wants a wake() at the next durability advance; the session asks once per wait.
+  void await_durable(Session& session);
+
+  // Any thread: durable_seq advanced; wakes the sessions that wait for it.
+  void notify_durable();
+
+  // Any thread: asks every session to finish (answer what it has received, then close)
+  // and lets run() return once they have.
+  void shut_down();
+  bool stopping() const { return stopping_; }
+
+  // Serves until shut down and every session has ended, or until the context is stopped.
+  void run();
+
+ private:
+  void wake_durable_waiters();
+
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::array<char, kReadChunkBytes> input_{};
+  std::string replies_;
+  std::unordered_set<Session*> sessions_;  // not owned: each is owned by its coroutine
+  std::vector<Session*> durable_waiters_;
+  bool stopping_ = false;
+  std::atomic<bool> durable_notice_posted_{false};  // any thread: one notice in flight at most
+  // Last, so that it is destroyed first: the sessions it still holds detach from the members
+  // above as they are destroyed.
+  asio::io_context context_;
+};
+
+// The loops and their threads. Sessions are spread over the loops in turn.
+class LoopPool {
+ public:
+  explicit LoopPool(unsigned loops);
+  ~LoopPool();
+
+  std::size_t size() const { return loops_.size(); }
+  Loop& at(std::size_t index) { return *loops_[index]; }
+  // The loop for the next session; only the accepting thread calls it.
+  Loop& next();
+
+  // Starts one thread per loop; each calls on_exit when its loop returns.
+  void start(const std::function<void()>& on_exit);
+  // Waits for every loop thread to return.
+  void join();
+
+ private:
+  std::vector<std::unique_ptr<Loop>> loops_;
+  std::vector<std::thread> threads_;
+  std::size_t next_ = 0;
+};
+
+}  // namespace count

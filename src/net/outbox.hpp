@@ -1,0 +1,81 @@
+// The replies of one connection that could not leave at once: they wait for the socket to
+// take them, or for the store to make the seq they depend on durable. Bytes leave in the
+// order they were queued, never ahead of an earlier reply. Holds no memory when empty.
+// Pure: no I/O; used on one loop thread.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/reply.hpp"
+
+namespace count {
+
+class Outbox {
+ public:
+  bool empty() const { return sent_ == buffer_.size(); }
+
+  // Bytes queued and not yet sent, released or not.
+  std::size_t size() const { return buffer_.size() - sent_; }
+
+  // True while some queued bytes still wait for durability.
+  bool awaiting_durability() const { return !marks_.empty(); }
+
+  // Queues bytes that may leave once `seq` is durable (and after everything before them).
+  void push(std::string_view bytes, Seq seq) {
+    if (bytes.empty()) return;
+    buffer_.append(bytes);
+    if (seq == 0 && marks_.empty()) {
+      released_end_ = buffer_.size();
+    } else if (!marks_.empty() && marks_.back().seq >= seq) {
+      marks_.back().end = buffer_.size();
+    } else {
+      marks_.push_back({buffer_.size(), seq});
+    }
+  }
+
+  // Lets out every byte whose seq is at most `durable`.
+  void release(Seq durable) {
+    std::size_t done = 0;
+    while (done < marks_.size() && marks_[done].seq <= durable) {
+      released_end_ = marks_[done].end;
+      ++done;
+    }
+    marks_.erase(marks_.begin(), marks_.begin() + static_cast<std::ptrdiff_t>(done));
+  }
+
+  // The bytes that may be written now.
+  std::string_view sendable() const {
+    return std::string_view{buffer_}.substr(sent_, released_end_ - sent_);
+  }
+
+  // Records that the first n bytes of sendable() were written.
+  void consume(std::size_t n) {
+    sent_ += n;
+    if (sent_ == buffer_.size()) {
+      *this = Outbox{};  // gives the memory back: an idle connection holds no buffer
+    } else if (sent_ >= kCompactBytes && sent_ * 2 >= buffer_.size()) {
+      buffer_.erase(0, sent_);
+      released_end_ -= sent_;
+      for (Mark& mark : marks_) mark.end -= sent_;
+      sent_ = 0;
+    }
+  }
+
+ private:
+  static constexpr std::size_t kCompactBytes = 16 * 1024;
+
+  struct Mark {
+    std::size_t end;  // bytes up to here need `seq`
+    Seq seq;
+  };
+
+  std::string buffer_;
+  std::size_t sent_ = 0;          // bytes of buffer_ already written
+  std::size_t released_end_ = 0;  // bytes of buffer_ that may be written
+  std::vector<Mark> marks_;       // unreleased tail, seqs increasing
+};
+
+}  // namespace count

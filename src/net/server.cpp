@@ -1,0 +1,210 @@
+#include "net/server.hpp"
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
+#include <asio/use_awaitable.hpp>
+#include <cerrno>
+#include <cstring>
+#include <csignal>
+#include <fmt/core.h>
+#include <utility>
+
+#include "net/session.hpp"
+
+namespace count {
+namespace {
+
+constexpr auto kAsTuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+// Descriptors beyond the connections: listening socket, data file, epoll, signals, logs.
+constexpr rlim_t kSpareDescriptors = 64;
+
+// Owns an accepted descriptor until a session takes it.
+class UniqueFd {
+ public:
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&&) = delete;
+  ~UniqueFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+// Counts a live session for the connection limit, for as long as it exists.
+class ConnectionSlot {
+ public:
+  explicit ConnectionSlot(std::atomic<std::size_t>& count) : count_(&count) {}
+  ConnectionSlot(ConnectionSlot&& other) noexcept : count_(std::exchange(other.count_, nullptr)) {}
+  ConnectionSlot& operator=(ConnectionSlot&&) = delete;
+  ~ConnectionSlot() {
+    if (count_ != nullptr) count_->fetch_sub(1, std::memory_order_relaxed);
+  }
+
+ private:
+  std::atomic<std::size_t>* count_;  // owned by the server
+};
+
+asio::awaitable<void> serve(std::unique_ptr<Session> session, ConnectionSlot /*slot*/) {
+  co_await session->run();
+}
+
+// Lets the process hold as many descriptors as the connection limit needs, up to the hard limit.
+void raise_descriptor_limit(std::size_t max_connections) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  const rlim_t wanted = static_cast<rlim_t>(max_connections) + kSpareDescriptors;
+  if (limit.rlim_cur >= wanted) return;
+  limit.rlim_cur = std::min(wanted, limit.rlim_max);
+  ::setrlimit(RLIMIT_NOFILE, &limit);
+  if (limit.rlim_cur < wanted) {
+    fmt::print(stderr,
+               "count-server: warning: the descriptor limit ({}) is below what {} connections "
+               "need; new connections will wait while it is reached\n",
+               limit.rlim_cur, max_connections);
+  }
+}
+
+}  // namespace
+
+Server::Server(const ServerOptions& options, std::unique_ptr<Store> store)
+    : options_(options),
+      store_(std::move(store)),
+      loops_(options.threads),
+      acceptor_(loops_.at(0).context()),
+      signals_(loops_.at(0).context(), SIGINT, SIGTERM),
+      accept_retry_(loops_.at(0).context()),
+      protocol_(asio::ip::make_address(options.bind_address).is_v6() ? asio::ip::tcp::v6()
+                                                                      : asio::ip::tcp::v4()) {
+  std::signal(SIGPIPE, SIG_IGN);
+  raise_descriptor_limit(options_.max_connections);
+
+  const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(options_.bind_address),
+                                         options_.port);
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  acceptor_.non_blocking(true);
+
+  store_->on_durable([this] {
+    for (std::size_t i = 0; i < loops_.size(); ++i) loops_.at(i).notify_durable();
+  });
+}
+
+Server::~Server() = default;
+
+std::uint16_t Server::local_port() const { return acceptor_.local_endpoint().port(); }
+
+bool Server::run() {
+  signals_.async_wait([this](const asio::error_code& ec, int /*signal*/) {
+    if (!ec) stop();
+  });
+  asio::co_spawn(loops_.at(0).context(), accept_loop(), asio::detached);
+
+  loops_running_ = loops_.size();
+  loops_.start([this] {
+    const std::lock_guard lock(mutex_);
+    --loops_running_;
+    changed_.notify_all();
+  });
+
+  {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [this] { return stop_requested_; });
+  }
+  // Stop accepting first, then let every session finish what it has received.
+  asio::post(loops_.at(0).context(), [this] {
+    asio::error_code ignored;
+    acceptor_.close(ignored);
+    accept_retry_.cancel();
+    signals_.cancel(ignored);
+  });
+  for (std::size_t i = 0; i < loops_.size(); ++i) loops_.at(i).shut_down();
+  {
+    std::unique_lock lock(mutex_);
+    if (!changed_.wait_for(lock, options_.shutdown_grace, [this] { return loops_running_ == 0; })) {
+      fmt::print(stderr, "count-server: sessions still sending after {} ms; closing them\n",
+                 options_.shutdown_grace.count());
+      for (std::size_t i = 0; i < loops_.size(); ++i) loops_.at(i).context().stop();
+    }
+  }
+  loops_.join();
+  return store_->close();
+}
+
+void Server::stop() {
+  const std::lock_guard lock(mutex_);
+  stop_requested_ = true;
+  changed_.notify_all();
+}
+
+asio::awaitable<void> Server::accept_loop() {
+  for (;;) {
+    const auto [ec] = co_await acceptor_.async_wait(asio::socket_base::wait_read, kAsTuple);
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+    // Take every connection that is waiting: one wake-up, many accepts.
+    for (;;) {
+      const int fd = ::accept4(acceptor_.native_handle(), nullptr, nullptr,
+                               SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd >= 0) {
+        if (connections_.load(std::memory_order_relaxed) >= options_.max_connections) {
+          refuse(fd);
+          continue;
+        }
+        connections_.fetch_add(1, std::memory_order_relaxed);
+        Loop& loop = loops_.next();
+        asio::post(loop.context(), [this, &loop, owned = UniqueFd(fd)]() mutable {
+          start_session(loop, owned.release());
+        });
+        continue;
+      }
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of descriptors or memory: leave the connection in the backlog and retry soon,
+        // rather than spin on a listening socket that stays readable.
+        accept_retry_.expires_after(std::chrono::milliseconds(50));
+        co_await accept_retry_.async_wait(kAsTuple);
+        if (!acceptor_.is_open()) co_return;
+        continue;
+      }
+      fmt::print(stderr, "count-server: accept failed: {}\n", std::strerror(errno));
+      break;
+    }
+  }
+}
+
+void Server::start_session(Loop& loop, int fd) {
+  ConnectionSlot slot(connections_);
+  asio::error_code ec;
+  asio::ip::tcp::socket socket(loop.context());
+  socket.assign(protocol_, fd, ec);
+  if (ec) {
+    ::close(fd);
+    return;
+  }
+  auto session = std::make_unique<Session>(loop, std::move(socket), *store_);
+  asio::co_spawn(loop.context(), serve(std::move(session), std::move(slot)), asio::detached);
+}
+
+// Past the limit: one `err`, then close. Best effort: the socket is new and empty, so the
+// short reply fits its send buffer.
+void Server::refuse(int fd) {
+  static constexpr char kErr[] = "err\n";
+  [[maybe_unused]] const ssize_t n = ::send(fd, kErr, sizeof kErr - 1, MSG_NOSIGNAL);
+  ::shutdown(fd, SHUT_WR);
+  ::close(fd);
+}
+
+}  // namespace count

@@ -1,0 +1,45 @@
+// Where the counter lives: the one interface every store implements (docs/storage.md).
+// Every method may be called from any loop thread at once.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "protocol/reply.hpp"
+
+namespace count {
+
+// The result of a mutation. seq numbers the state it produced; its reply may leave once
+// durable_seq() has reached seq.
+struct Applied {
+  bool ok = false;  // false: the result would leave the int64 range, nothing changed
+  std::int64_t value = 0;
+  Seq seq = 0;
+};
+
+// A value as read, with the seq of the last mutation it reflects.
+struct Snapshot {
+  std::int64_t value = 0;
+  Seq seq = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  virtual Applied add(std::int64_t delta) = 0;
+  virtual Snapshot get() const = 0;
+
+  // Replies that depend on a seq up to this one may leave.
+  virtual Seq durable_seq() const = 0;
+
+  // Called, from any thread, each time durable_seq() advances; must not block. Set once,
+  // before the first mutation.
+  virtual void on_durable(std::function<void()> listener) = 0;
+
+  // Makes the current value durable and stops background work. Called once, after the
+  // last mutation. Returns false when that failed (the reason is already reported).
+  virtual bool close() = 0;
+};
+
+}  // namespace count
