@@ -1,0 +1,153 @@
+#include "support/process.hpp"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <fmt/core.h>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace count::test {
+namespace {
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream all;
+  all << in.rdbuf();
+  return all.str();
+}
+
+int decode_status(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+// Starts argv with stdin, stdout and stderr taken from the given files.
+pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& in,
+            const std::filesystem::path& out, const std::filesystem::path& err) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, in.c_str(), O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<char*> args;
+  args.reserve(argv.size() + 1);
+  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw std::runtime_error(fmt::format("cannot start {}: {}", argv[0], rc));
+  return pid;
+}
+
+}  // namespace
+
+std::string binary(const std::string& name) { return std::string(COUNT_BUILD_DIR) + "/" + name; }
+
+TempDir::TempDir() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "count-test-XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+int wait_for_exit(pid_t pid, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  for (;;) {
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) return decode_status(status);
+    if (done < 0) return -1;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return decode_status(status);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+ServerProcess::ServerProcess(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{binary("count-server"), "--bind", "127.0.0.1", "--port", "0"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  pid_ = spawn(argv, "/dev/null", dir_.path() / "stdout", dir_.path() / "stderr");
+
+  static const std::regex kListening(R"(listening on 127\.0\.0\.1:(\d+))");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::smatch match;
+    const std::string text = log();
+    if (std::regex_search(text, match, kListening)) {
+      port_ = static_cast<std::uint16_t>(std::stoi(match[1].str()));
+      return;
+    }
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      throw std::runtime_error("count-server exited at start: " + log());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  stop(SIGKILL);
+  throw std::runtime_error("count-server did not start listening: " + log());
+}
+
+ServerProcess::~ServerProcess() {
+  if (pid_ > 0) stop(SIGKILL);
+}
+
+Client ServerProcess::connect() const {
+  Client client = Client::connect("127.0.0.1", port_);
+  client.set_receive_timeout(std::chrono::seconds(10));
+  return client;
+}
+
+int ServerProcess::stop(int signal, std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, signal);
+  const int status = wait_for_exit(pid_, timeout);
+  pid_ = -1;
+  return status;
+}
+
+long ServerProcess::rss_kib() const {
+  std::ifstream status(fmt::format("/proc/{}/status", pid_));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("VmRSS:")) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+std::string ServerProcess::log() const { return read_file(dir_.path() / "stderr"); }
+
+RunResult run(const std::vector<std::string>& argv, const std::string& input,
+              std::chrono::milliseconds timeout) {
+  const TempDir dir;
+  {
+    std::ofstream in(dir.path() / "stdin", std::ios::binary);
+    in << input;
+  }
+  const pid_t pid = spawn(argv, dir.path() / "stdin", dir.path() / "stdout", dir.path() / "stderr");
+  RunResult result;
+  result.status = wait_for_exit(pid, timeout);
+  result.out = read_file(dir.path() / "stdout");
+  result.err = read_file(dir.path() / "stderr");
+  return result;
+}
+
+}  // namespace count::test

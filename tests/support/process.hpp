@@ -1,0 +1,80 @@
+// Starts the project's real binaries for end-to-end tests and stops them by PID. Every wait
+// here is bounded; a process still running when its owner goes away is killed.
+#pragma once
+
+#include <sys/types.h>
+
+#include <csignal>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "client/client.hpp"
+
+namespace count::test {
+
+// Path of a binary in the build folder, e.g. binary("count-server").
+std::string binary(const std::string& name);
+
+// A fresh folder under the system's temporary folder, removed with the object.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A count-server on a free 127.0.0.1 port (it is started with --port 0 and says which).
+class ServerProcess {
+ public:
+  // Starts build/count-server with `args` after --bind 127.0.0.1 --port 0, and waits (10 s
+  // at most) for its "listening" line. Throws std::runtime_error if it does not come.
+  explicit ServerProcess(const std::vector<std::string>& args = {"--in-memory"});
+  ~ServerProcess();
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
+
+  // A client connected to it, replies waited for 10 s at most.
+  Client connect() const;
+
+  // Sends `signal` and waits (up to `timeout`) for the exit; returns the exit status, or
+  // 128 + signal number when a signal ended it. Kills it with SIGKILL past the timeout.
+  int stop(int signal = SIGTERM, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+  // Resident memory now, in KiB, from /proc/PID/status.
+  long rss_kib() const;
+
+  // Everything it wrote to stderr so far.
+  std::string log() const;
+
+ private:
+  TempDir dir_;
+  pid_t pid_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+struct RunResult {
+  int status = -1;  // exit status, or 128 + signal
+  std::string out;
+  std::string err;
+};
+
+// Runs a program to its end with `input` on stdin, killing it after `timeout`.
+RunResult run(const std::vector<std::string>& argv, const std::string& input = {},
+              std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// Waits for `pid` to exit (up to `timeout`, then SIGKILL); returns its status as run() does.
+int wait_for_exit(pid_t pid, std::chrono::milliseconds timeout);
+
+}  // namespace count::test

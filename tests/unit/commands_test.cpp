@@ -1,0 +1,108 @@
+// Every command through the table, every `err` case the protocol lists, both range edges.
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <string>
+
+#include "commands/commands.hpp"
+#include "store/memory_store.hpp"
+
+namespace count {
+namespace {
+
+constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+
+class CommandsTest : public ::testing::Test {
+ protected:
+  Reply run(std::string_view line) { return execute_line(line, store_); }
+  std::int64_t value() const { return store_.get().value; }
+
+  MemoryStore store_;
+};
+
+TEST_F(CommandsTest, GetRepliesTheValue) {
+  EXPECT_EQ(run("get"), Reply::val(0, 0));
+}
+
+TEST_F(CommandsTest, IncrDecrAndAddChangeTheValueAndReplyOk) {
+  EXPECT_EQ(run("incr"), Reply::ok(0));
+  EXPECT_EQ(run("add -5"), Reply::ok(0));
+  EXPECT_EQ(run("decr"), Reply::ok(0));
+  EXPECT_EQ(run("add +10"), Reply::ok(0));
+  EXPECT_EQ(run("get"), Reply::val(5, 0));
+}
+
+TEST_F(CommandsTest, QuitRepliesQuitAndChangesNothing) {
+  EXPECT_EQ(run("quit"), Reply::quit());
+  EXPECT_EQ(value(), 0);
+}
+
+TEST_F(CommandsTest, CommandWordsAreCaseInsensitive) {
+  EXPECT_EQ(run("INCR"), Reply::ok(0));
+  EXPECT_EQ(run("Add 2"), Reply::ok(0));
+  EXPECT_EQ(run("dEcR"), Reply::ok(0));
+  EXPECT_EQ(run("GET"), Reply::val(2, 0));
+  EXPECT_EQ(run("QUIT"), Reply::quit());
+}
+
+TEST_F(CommandsTest, SurroundingWhiteSpaceAndCarriageReturnAreDropped) {
+  EXPECT_EQ(run("  incr\t"), Reply::ok(0));
+  EXPECT_EQ(run("add\t \t3\r"), Reply::ok(0));
+  EXPECT_EQ(run("\tget \r"), Reply::val(4, 0));
+}
+
+TEST_F(CommandsTest, EverythingElseRepliesErrAndChangesNothing) {
+  run("add 7");
+  for (const char* line :
+       {"", " ", "\t", "\r", "bogus", "gett", "ge t", "get 5", "incr 1", "decr x", "add",
+        "add 1 2", "quit now", "add x", "add 1.5", "add 0x10", "add 1e3", "add --5", "add +-5",
+        "add 9223372036854775808", "add -9223372036854775809", "add \x01", "get\x7f", "add 5\r\r",
+        "val 5", "ok"}) {
+    EXPECT_EQ(run(line), Reply::err()) << '"' << line << '"';
+    EXPECT_EQ(value(), 7) << line;
+  }
+}
+
+TEST(CommandsRange, IncrAtInt64MaxRepliesErrAndKeepsValue) {
+  MemoryStore store(kMax);
+  EXPECT_EQ(execute_line("incr", store), Reply::err());
+  EXPECT_EQ(execute_line("add 1", store), Reply::err());
+  EXPECT_EQ(execute_line("add 0", store), Reply::ok(0));
+  EXPECT_EQ(execute_line("get", store), Reply::val(kMax, 0));
+  EXPECT_EQ(execute_line("add -9223372036854775808", store), Reply::ok(0));
+  EXPECT_EQ(execute_line("get", store), Reply::val(-1, 0));
+}
+
+TEST(CommandsRange, DecrAtInt64MinRepliesErrAndKeepsValue) {
+  MemoryStore store(kMin);
+  EXPECT_EQ(execute_line("decr", store), Reply::err());
+  EXPECT_EQ(execute_line("add -1", store), Reply::err());
+  EXPECT_EQ(execute_line("add -9223372036854775808", store), Reply::err());
+  EXPECT_EQ(execute_line("get", store), Reply::val(kMin, 0));
+  EXPECT_EQ(execute_line("add 9223372036854775807", store), Reply::ok(0));
+  EXPECT_EQ(execute_line("get", store), Reply::val(-1, 0));
+}
+
+TEST(CommandsRange, AddReachesBothEndsExactly) {
+  MemoryStore store;
+  EXPECT_EQ(execute_line("add 9223372036854775807", store), Reply::ok(0));
+  EXPECT_EQ(execute_line("get", store), Reply::val(kMax, 0));
+  EXPECT_EQ(execute_line("add -9223372036854775807", store), Reply::ok(0));
+  EXPECT_EQ(execute_line("add -9223372036854775808", store), Reply::ok(0));
+  EXPECT_EQ(execute_line("get", store), Reply::val(kMin, 0));
+}
+
+TEST(CommandTable, EveryCommandIsFoundByNameInAnyCase) {
+  for (const CommandSpec& spec : command_table()) {
+    EXPECT_EQ(find_command(spec.name), &spec);
+    std::string upper(spec.name);
+    for (char& c : upper) c = static_cast<char>(c - 32);
+    EXPECT_EQ(find_command(upper), &spec);
+  }
+  EXPECT_EQ(find_command("nope"), nullptr);
+  EXPECT_EQ(command_table().size(), 5U);
+}
+
+}  // namespace
+}  // namespace count
