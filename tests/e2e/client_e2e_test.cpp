@@ -1,1 +1,183 @@
+// count-client's three modes and its exit codes, against the real server.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pty.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <thread>
+
+#include "support/process.hpp"
+#include "support/wire.hpp"
+
+namespace count::test {
+namespace {
+
+RunResult client_run(const ServerProcess& server, std::vector<std::string> words,
+                     const std::string& input = {}) {
+  std::vector<std::string> argv{binary("count-client"), "-p", std::to_string(server.port())};
+  argv.insert(argv.end(), words.begin(), words.end());
+  return run(argv, input);
+}
+
+TEST(ClientE2E, OneShotPrintsTheReplyAndExitsZero) {
+  ServerProcess server;
+  EXPECT_EQ(client_run(server, {"incr"}).out, "ok\n");
+  const RunResult add = client_run(server, {"add", "-5"});
+  EXPECT_EQ(add.out, "ok\n");
+  EXPECT_EQ(add.status, 0);
+  const RunResult get = client_run(server, {"get"});
+  EXPECT_EQ(get.out, "val -4\n");
+  EXPECT_EQ(get.status, 0);
+  EXPECT_EQ(client_run(server, {"quit"}).status, 0);
+}
+
+TEST(ClientE2E, OneShotErrExitsOne) {
+  ServerProcess server;
+  for (const std::vector<std::string>& words :
+       {std::vector<std::string>{"bogus"}, {"add"}, {"add", "1.5"}, {"get", "5"}}) {
+    const RunResult result = client_run(server, words);
+    EXPECT_EQ(result.out, "err\n");
+    EXPECT_EQ(result.status, 1);
+  }
+}
+
+TEST(ClientE2E, PipedInputDoesWhatTheOriginalClientDid) {
+  ServerProcess server;
+  const RunResult result = client_run(server, {}, "get\nincr\nadd -5\nget\nquit\n");
+  EXPECT_EQ(result.out, "val 0\nok\nok\nval -4\nquit\n");
+  EXPECT_EQ(result.status, 0);
+  EXPECT_EQ(client_run(server, {}, "get\nquit\n").out, "val -4\nquit\n");
+}
+
+TEST(ClientE2E, PipedHundredThousandLinesAreAllAnswered) {
+  ServerProcess server;
+  const RunResult result = client_run(server, {}, repeat_line("incr", 100000));
+  EXPECT_EQ(result.status, 0);
+  EXPECT_EQ(result.out, repeat_line("ok", 100000));
+  EXPECT_EQ(client_run(server, {"get"}).out, "val 100000\n");
+}
+
+TEST(ClientE2E, PipedLastLineWithoutNewlineIsAnswered) {
+  ServerProcess server;
+  const RunResult result = client_run(server, {}, "incr\nget");
+  EXPECT_EQ(result.out, "ok\nval 1\n");
+  EXPECT_EQ(result.status, 0);
+}
+
+TEST(ClientE2E, PipedErrRepliesMakeExitOne) {
+  ServerProcess server;
+  const RunResult result = client_run(server, {}, "incr\nnope\nget\n");
+  EXPECT_EQ(result.out, "ok\nerr\nval 1\n");
+  EXPECT_EQ(result.status, 1);
+}
+
+TEST(ClientE2E, NoServerIsAClearMessageAndExitTwo) {
+  std::uint16_t port = 0;
+  {
+    ServerProcess gone;  // a port that was just free, now closed again
+    port = gone.port();
+    gone.stop();
+  }
+  const RunResult result =
+      run({binary("count-client"), "-p", std::to_string(port), "get"}, {}, std::chrono::seconds(10));
+  EXPECT_EQ(result.status, 2);
+  EXPECT_NE(result.err.find("cannot connect to 127.0.0.1:" + std::to_string(port)),
+            std::string::npos)
+      << result.err;
+}
+
+// A listener that accepts one connection, reads a little, and closes it without replying.
+class HangUpServer {
+ public:
+  HangUpServer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    ::listen(fd_, 4);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] {
+      pollfd ready{fd_, POLLIN, 0};
+      if (::poll(&ready, 1, 10000) <= 0) return;
+      const int connection = ::accept(fd_, nullptr, nullptr);
+      char buffer[64];
+      [[maybe_unused]] const ssize_t n = ::recv(connection, buffer, sizeof buffer, 0);
+      ::close(connection);
+    });
+  }
+  ~HangUpServer() {
+    thread_.join();
+    ::close(fd_);
+  }
+  std::uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+TEST(ClientE2E, AConnectionDroppedBeforeTheReplyExitsTwo) {
+  HangUpServer server;
+  const RunResult result = run({binary("count-client"), "-p", std::to_string(server.port()), "get"},
+                               {}, std::chrono::seconds(10));
+  EXPECT_EQ(result.status, 2);
+  EXPECT_FALSE(result.err.empty());
+}
+
+TEST(ClientE2E, PipedInputCutShortByTheServerExitsTwo) {
+  HangUpServer server;
+  const RunResult result = run({binary("count-client"), "-p", std::to_string(server.port())},
+                               "get\nget\n", std::chrono::seconds(10));
+  EXPECT_EQ(result.status, 2);
+  EXPECT_NE(result.err.find("closed before every reply"), std::string::npos) << result.err;
+}
+
+// Reads the terminal until `want` shows up or 10 s pass; returns everything read.
+std::string read_until(int terminal, const std::string& want) {
+  std::string seen;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (seen.find(want) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    pollfd ready{terminal, POLLIN, 0};
+    if (::poll(&ready, 1, 100) <= 0) continue;
+    char buffer[256];
+    const ssize_t n = ::read(terminal, buffer, sizeof buffer);
+    if (n <= 0) break;
+    seen.append(buffer, static_cast<std::size_t>(n));
+  }
+  return seen;
+}
+
+TEST(ClientE2E, OnATerminalItPromptsAndAnswersEachLine) {
+  ServerProcess server;
+  const TempDir home;
+  int terminal = -1;
+  const pid_t pid = ::forkpty(&terminal, nullptr, nullptr, nullptr);
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::setenv("HOME", home.path().c_str(), 1);
+    const std::string client = binary("count-client");
+    const std::string port = std::to_string(server.port());
+    ::execl(client.c_str(), client.c_str(), "-p", port.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const std::string prompt = "127.0.0.1:" + std::to_string(server.port()) + "> ";
+  EXPECT_NE(read_until(terminal, prompt).find(prompt), std::string::npos);
+  ASSERT_EQ(::write(terminal, "incr\r", 5), 5);
+  EXPECT_NE(read_until(terminal, "ok").find("ok"), std::string::npos);
+  ASSERT_EQ(::write(terminal, "get\r", 4), 4);
+  EXPECT_NE(read_until(terminal, "val 1").find("val 1"), std::string::npos);
+  ASSERT_EQ(::write(terminal, "quit\r", 5), 5);
+  EXPECT_EQ(wait_for_exit(pid, std::chrono::seconds(10)), 0);
+  ::close(terminal);
+}
+
+}  // namespace
+}  // namespace count::test
