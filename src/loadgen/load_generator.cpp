@@ -1,0 +1,433 @@
+// The connections' coroutines, the per-thread workers and the counter probes. A worker and
+// its connections are touched only by the worker's thread while it runs; the calling
+// thread reads a worker's atomic reply count for progress, and the rest after join().
+#include "loadgen/load_generator.hpp"
+
+#include <poll.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <asio/co_spawn.hpp>
+#include <asio/connect.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+namespace count {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using asio::ip::tcp;
+constexpr auto kAwait = asio::experimental::as_tuple(asio::use_awaitable);
+
+// Room for many replies per read; a single reply never needs more than kMaxWireReplyBytes.
+constexpr std::size_t kInputBytes = 16 * 1024;
+static_assert(kInputBytes > 2 * kMaxWireReplyBytes);
+
+std::string where(const std::string& host, std::uint16_t port) {
+  return host + ":" + std::to_string(port);
+}
+
+tcp::resolver::results_type resolve(asio::io_context& io, const std::string& host,
+                                    std::uint16_t port) {
+  asio::error_code ec;
+  tcp::resolver resolver(io);
+  auto endpoints = resolver.resolve(host, std::to_string(port), ec);
+  if (ec) throw ConnectError("cannot resolve " + host + ": " + ec.message());
+  return endpoints;
+}
+
+void connect_to(tcp::socket& socket, const tcp::resolver::results_type& endpoints,
+                const std::string& host, std::uint16_t port) {
+  asio::error_code ec;
+  asio::connect(socket, endpoints, ec);
+  if (ec) throw ConnectError("cannot connect to " + where(host, port) + ": " + ec.message());
+  socket.set_option(tcp::no_delay(true), ec);
+}
+
+// The timing of a run, fixed before the first request and read-only afterwards.
+struct Schedule {
+  bool by_count = false;         // -n: a budget of requests; otherwise by time
+  Clock::time_point start;
+  Clock::time_point measure_from;  // end of the warm-up
+  Clock::time_point stop_at;       // no request is sent from here on (by time)
+};
+
+// One connection: the socket, its input buffer, and the ring of requests in flight.
+struct Connection {
+  Connection(asio::io_context& io, std::size_t pipeline, std::size_t max_request, std::size_t first_op)
+      : socket(io), input(kInputBytes), sent_at(pipeline), sent_op(pipeline), mix_pos(first_op) {
+    output.reserve(pipeline * max_request);
+  }
+
+  tcp::socket socket;
+  std::vector<char> input;
+  std::size_t input_begin = 0;  // first byte not yet parsed
+  std::size_t input_end = 0;    // one past the last byte read
+  std::string output;           // requests of the next write
+  std::vector<Clock::time_point> sent_at;  // ring, one slot per request in flight
+  std::vector<Op> sent_op;                 // ring, beside sent_at
+  std::size_t ring_head = 0;    // oldest request in flight
+  std::size_t in_flight = 0;
+  std::size_t mix_pos;          // position in the command mix's cycle
+};
+
+class Worker {
+ public:
+  Worker(const LoadOptions& options, const Codec& codec, const CommandMix& mix,
+         const Schedule& schedule, std::uint64_t budget)
+      : options_(options), codec_(codec), mix_(mix), schedule_(schedule), budget_(budget),
+        watchdog_(io_) {}
+
+  // Opens `count` connections on this worker's context; the first request of each starts
+  // at a different point of the mix. Throws ConnectError.
+  void open(unsigned count, const tcp::resolver::results_type& endpoints, std::size_t first_index) {
+    for (unsigned i = 0; i < count; ++i) {
+      auto connection = std::make_unique<Connection>(io_, options_.pipeline,
+                                                     codec_.max_request_bytes(),
+                                                     (first_index + i) * 7919 % mix_.cycle_length());
+      connect_to(connection->socket, endpoints, options_.host, options_.port);
+      connections_.push_back(std::move(connection));
+    }
+  }
+
+  // Runs every connection to its end; on the worker's own thread.
+  void run() {
+    last_reply_ = schedule_.start;
+    active_ = connections_.size();
+    for (auto& connection : connections_) {
+      asio::co_spawn(io_, drive(*connection), asio::detached);
+    }
+    asio::co_spawn(io_, watch(), asio::detached);
+    io_.run();
+    done_.store(true, std::memory_order_release);
+  }
+
+  std::uint64_t replies() const { return replies_.load(std::memory_order_relaxed); }
+  bool done() const { return done_.load(std::memory_order_acquire); }
+  LoadResult& result() { return result_; }
+  Clock::time_point last_reply() const { return last_reply_; }
+
+ private:
+  asio::awaitable<void> drive(Connection& c) {
+    for (;;) {
+      fill(c, Clock::now());
+      if (!c.output.empty()) {
+        auto [ec, written] = co_await asio::async_write(c.socket, asio::buffer(c.output), kAwait);
+        if (ec) {
+          broken(c, "write failed: " + ec.message());
+          break;
+        }
+        c.output.clear();
+      }
+      if (c.in_flight == 0) break;
+      auto [ec, got] = co_await c.socket.async_read_some(
+          asio::buffer(c.input.data() + c.input_end, c.input.size() - c.input_end), kAwait);
+      if (ec) {
+        broken(c, ec == asio::error::eof ? std::string("the server closed the connection")
+                                         : "read failed: " + ec.message());
+        break;
+      }
+      c.input_end += got;
+      if (!consume(c, Clock::now())) break;
+    }
+    asio::error_code ignored;
+    c.socket.close(ignored);
+    if (--active_ == 0) watchdog_.cancel();
+  }
+
+  bool may_send(Clock::time_point now) {
+    if (schedule_.by_count) return budget_ > 0;
+    return now < schedule_.stop_at;
+  }
+
+  // Queues requests until the pipeline is full or the run says stop.
+  void fill(Connection& c, Clock::time_point now) {
+    const std::size_t depth = c.sent_at.size();
+    while (c.in_flight < depth && may_send(now)) {
+      const Op op = mix_.at(c.mix_pos++);
+      c.output.append(codec_.request(op));
+      const std::size_t slot = (c.ring_head + c.in_flight) % depth;
+      c.sent_at[slot] = now;
+      c.sent_op[slot] = op;
+      ++c.in_flight;
+      ++result_.sent;
+      if (schedule_.by_count) --budget_;
+    }
+  }
+
+  // Takes every whole reply out of the input buffer. False when the stream broke.
+  bool consume(Connection& c, Clock::time_point at) {
+    const std::size_t depth = c.sent_at.size();
+    const bool measured = schedule_.by_count || (at >= schedule_.measure_from && at <= schedule_.stop_at);
+    std::uint64_t taken = 0;
+    bool intact = true;
+    for (;;) {
+      const std::string_view bytes(c.input.data() + c.input_begin, c.input_end - c.input_begin);
+      const WireReply reply = codec_.parse(bytes);
+      if (reply.kind == WireReply::Kind::kNeedMore) break;
+      if (reply.kind == WireReply::Kind::kBroken) {
+        ++result_.unexpected;
+        broken(c, "a reply that cannot be parsed: '" + printable(bytes) + "'");
+        intact = false;
+        break;
+      }
+      if (c.in_flight == 0) {
+        ++result_.unexpected;
+        broken(c, "a reply to no request: '" + printable(bytes.substr(0, reply.consumed)) + "'");
+        intact = false;
+        break;
+      }
+      const Clock::time_point sent = c.sent_at[c.ring_head];
+      const Op op = c.sent_op[c.ring_head];
+      c.ring_head = (c.ring_head + 1) % depth;
+      --c.in_flight;
+      c.input_begin += reply.consumed;
+      ++taken;
+      account(op, reply, bytes.substr(0, reply.consumed));
+      if (measured) {
+        result_.latency_ns.record(static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(at - sent).count()));
+        ++result_.measured;
+      }
+    }
+    if (taken > 0) {
+      last_reply_ = at;
+      replies_.fetch_add(taken, std::memory_order_relaxed);
+    }
+    // Keep the start of an unfinished reply at the front, so the buffer never runs out.
+    if (c.input_begin == c.input_end) {
+      c.input_begin = c.input_end = 0;
+    } else if (c.input_end == c.input.size()) {
+      std::memmove(c.input.data(), c.input.data() + c.input_begin, c.input_end - c.input_begin);
+      c.input_end -= c.input_begin;
+      c.input_begin = 0;
+    }
+    return intact;
+  }
+
+  void account(Op op, const WireReply& reply, std::string_view bytes) {
+    switch (codec_.judge(op, reply)) {
+      case Verdict::kGood:
+        ++result_.good;
+        if (op == Op::kIncr) ++result_.acked.incr;
+        if (op == Op::kDecr) ++result_.acked.decr;
+        if (op == Op::kAdd) ++result_.acked.add;
+        return;
+      case Verdict::kErrorReply:
+        ++result_.error_replies;
+        note("an error reply to " + std::string(op_name(op)) + ": '" + printable(bytes) + "'");
+        return;
+      case Verdict::kUnexpected:
+        ++result_.unexpected;
+        note("an unexpected reply to " + std::string(op_name(op)) + ": '" + printable(bytes) + "'");
+        return;
+    }
+  }
+
+  // The connection can no longer be trusted: what is in flight is lost.
+  void broken(Connection& c, const std::string& why) {
+    ++result_.broken_connections;
+    const std::size_t lost = c.in_flight;
+    result_.lost_in_flight += lost;
+    const std::size_t depth = c.sent_at.size();
+    for (std::size_t i = 0; i < c.in_flight; ++i) {
+      if (mutates(c.sent_op[(c.ring_head + i) % depth])) ++result_.lost_mutations;
+    }
+    c.in_flight = 0;
+    note(why + " (" + std::to_string(lost) + " request(s) in flight lost)");
+  }
+
+  // Keeps the first problem only: later ones are usually its echoes. Allocates, but only
+  // on the failure path.
+  void note(const std::string& problem) {
+    if (result_.first_problem.empty()) result_.first_problem = problem;
+  }
+
+  static std::string printable(std::string_view bytes) {
+    std::string text;
+    for (const char ch : bytes.substr(0, 80)) {
+      if (ch == '\r') text += "\\r";
+      else if (ch == '\n') text += "\\n";
+      else if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) >= 0x7f) text += '?';
+      else text += ch;
+    }
+    if (bytes.size() > 80) text += "...";
+    return text;
+  }
+
+  // Gives up on every connection of this worker when no reply has come for the timeout.
+  asio::awaitable<void> watch() {
+    while (active_ > 0) {
+      watchdog_.expires_after(std::chrono::milliseconds(100));
+      co_await watchdog_.async_wait(kAwait);
+      if (active_ == 0) break;
+      if (Clock::now() - last_reply_ > options_.reply_timeout) {
+        result_.timed_out = true;
+        note("no reply for " + std::to_string(options_.reply_timeout.count()) + " ms");
+        for (auto& connection : connections_) {
+          asio::error_code ignored;
+          connection->socket.close(ignored);
+        }
+        break;
+      }
+    }
+  }
+
+  const LoadOptions& options_;
+  const Codec& codec_;
+  const CommandMix& mix_;
+  const Schedule& schedule_;
+  std::uint64_t budget_;  // requests this worker may still send (by count)
+  asio::io_context io_{1};
+  asio::steady_timer watchdog_;
+  std::vector<std::unique_ptr<Connection>> connections_;
+  std::size_t active_ = 0;        // connections still running
+  Clock::time_point last_reply_;  // for the watchdog and the window (by count)
+  LoadResult result_;
+  std::atomic<std::uint64_t> replies_{0};  // written by the worker, read for progress
+  std::atomic<bool> done_{false};
+};
+
+// One request and its reply on a fresh connection, waiting at most `timeout`.
+WireReply transact(const std::string& host, std::uint16_t port, const Codec& codec,
+                   std::string_view request, std::chrono::milliseconds timeout,
+                   std::string& received) {
+  asio::io_context io;
+  tcp::socket socket(io);
+  connect_to(socket, resolve(io, host, port), host, port);
+  asio::error_code ec;
+  asio::write(socket, asio::buffer(request.data(), request.size()), ec);
+  if (ec) throw ProbeError("cannot send to " + where(host, port) + ": " + ec.message());
+  socket.non_blocking(true);
+  const auto deadline = Clock::now() + timeout;
+  std::vector<char> chunk(kInputBytes);
+  for (;;) {
+    const WireReply reply = codec.parse(received);
+    if (reply.kind != WireReply::Kind::kNeedMore) {
+      received.resize(std::min(received.size(), reply.consumed));
+      return reply;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) throw ProbeError("no reply from " + where(host, port) + " in time");
+    pollfd wait{socket.native_handle(), POLLIN, 0};
+    ::poll(&wait, 1, static_cast<int>(left.count()));
+    const std::size_t got = socket.read_some(asio::buffer(chunk), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+    if (ec) throw ProbeError("no reply from " + where(host, port) + ": " + ec.message());
+    received.append(chunk.data(), got);
+  }
+}
+
+}  // namespace
+
+LoadGenerator::LoadGenerator(LoadOptions options, const Codec& codec, const CommandMix& mix)
+    : options_(std::move(options)), codec_(codec), mix_(mix) {}
+
+LoadResult LoadGenerator::run(const std::function<void(const Progress&)>& on_progress,
+                              std::chrono::milliseconds every) {
+  const unsigned connections = std::max(1U, options_.connections);
+  const unsigned threads = std::clamp(options_.threads, 1U, connections);
+  options_.pipeline = std::max(1U, options_.pipeline);
+
+  Schedule schedule;
+  schedule.by_count = options_.requests > 0;
+  std::vector<std::unique_ptr<Worker>> workers;
+  {
+    asio::io_context resolver_io;
+    const auto endpoints = resolve(resolver_io, options_.host, options_.port);
+    std::size_t opened = 0;
+    for (unsigned t = 0; t < threads; ++t) {
+      const unsigned share = connections / threads + (t < connections % threads ? 1 : 0);
+      // By count, each connection is worth an equal part of the requests.
+      std::uint64_t budget = 0;
+      for (unsigned i = 0; i < share; ++i) {
+        const std::size_t index = opened + i;
+        budget += options_.requests / connections + (index < options_.requests % connections ? 1 : 0);
+      }
+      workers.push_back(std::make_unique<Worker>(options_, codec_, mix_, schedule, budget));
+      workers.back()->open(share, endpoints, opened);
+      opened += share;
+    }
+  }
+
+  schedule.start = Clock::now();
+  schedule.measure_from =
+      schedule.start + std::chrono::duration_cast<Clock::duration>(schedule.by_count ? Seconds{0} : options_.warmup);
+  schedule.stop_at = schedule.measure_from + std::chrono::duration_cast<Clock::duration>(options_.duration);
+
+  std::vector<std::thread> running;
+  running.reserve(workers.size());
+  for (auto& worker : workers) running.emplace_back([&worker] { worker->run(); });
+
+  auto next_report = schedule.start + every;
+  for (;;) {
+    const bool all_done = std::all_of(workers.begin(), workers.end(),
+                                      [](const auto& worker) { return worker->done(); });
+    if (all_done) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const auto now = Clock::now();
+    if (on_progress && now >= next_report) {
+      next_report += every;
+      Progress progress;
+      progress.elapsed = now - schedule.start;
+      progress.warming_up = !schedule.by_count && now < schedule.measure_from;
+      for (const auto& worker : workers) progress.replies += worker->replies();
+      on_progress(progress);
+    }
+  }
+  for (std::thread& thread : running) thread.join();
+
+  LoadResult total;
+  Clock::time_point last_reply = schedule.start;
+  for (auto& worker : workers) {
+    LoadResult& part = worker->result();
+    total.latency_ns.merge(part.latency_ns);
+    total.measured += part.measured;
+    total.sent += part.sent;
+    total.good += part.good;
+    total.error_replies += part.error_replies;
+    total.unexpected += part.unexpected;
+    total.acked += part.acked;
+    total.lost_in_flight += part.lost_in_flight;
+    total.lost_mutations += part.lost_mutations;
+    total.broken_connections += part.broken_connections;
+    total.timed_out = total.timed_out || part.timed_out;
+    if (total.first_problem.empty()) total.first_problem = part.first_problem;
+    last_reply = std::max(last_reply, worker->last_reply());
+  }
+  total.window = schedule.by_count ? Seconds(last_reply - schedule.start) : options_.duration;
+  return total;
+}
+
+void prepare_counter(const std::string& host, std::uint16_t port, const Codec& codec,
+                     std::chrono::milliseconds timeout) {
+  if (codec.setup_request().empty()) return;
+  std::string received;
+  const WireReply reply = transact(host, port, codec, codec.setup_request(), timeout, received);
+  if (reply.kind != WireReply::Kind::kOk) {
+    throw ProbeError("creating the key on " + where(host, port) + " failed: the server answered '" +
+                     received + "'");
+  }
+}
+
+std::int64_t read_counter(const std::string& host, std::uint16_t port, const Codec& codec,
+                          std::chrono::milliseconds timeout) {
+  std::string received;
+  const WireReply reply = transact(host, port, codec, codec.request(Op::kGet), timeout, received);
+  if (const auto value = codec.value_of(reply)) return *value;
+  while (!received.empty() && (received.back() == '\n' || received.back() == '\r')) received.pop_back();
+  throw ProbeError("reading the counter on " + where(host, port) + ": the server answered '" +
+                   received + "' to " + std::string(op_name(Op::kGet)) + ", which is not a value");
+}
+
+}  // namespace count

@@ -1,0 +1,106 @@
+// count-bench's engine: connections spread over threads, each thread its own io_context,
+// each connection keeping `pipeline` requests in flight and checking every reply. After
+// the connections are open, no request allocates: buffers and rings are sized up front.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+
+#include "loadgen/codec.hpp"
+#include "loadgen/command_mix.hpp"
+#include "loadgen/counter_check.hpp"
+#include "loadgen/histogram.hpp"
+
+namespace count {
+
+// The server cannot be reached (or a connection cannot be opened); what() names it.
+class ConnectError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A reply the checks need (the counter's value, the memcached key's creation) did not come
+// or was not what it should be; what() says which.
+class ProbeError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+using Seconds = std::chrono::duration<double>;
+
+struct LoadOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 4444;
+  unsigned connections = 50;
+  unsigned threads = 1;      // at most `connections` are used
+  unsigned pipeline = 1;     // requests in flight per connection
+  std::uint64_t requests = 0;  // in all; 0: run for `duration` after `warmup`
+  Seconds duration{0};
+  Seconds warmup{0};
+  // A worker that gets no reply for this long while it waits for one gives up: its
+  // connections count as broken.
+  std::chrono::milliseconds reply_timeout{10000};
+};
+
+// What the progress callback sees, about once per interval.
+struct Progress {
+  Seconds elapsed{0};
+  std::uint64_t replies = 0;  // all so far, warm-up included
+  bool warming_up = false;
+};
+
+struct LoadResult {
+  Histogram latency_ns;          // replies received inside the measured window
+  std::uint64_t measured = 0;    // how many those are
+  Seconds window{0};             // the measured window: -d, or first send to last reply
+  std::uint64_t sent = 0;        // every request, warm-up included
+  std::uint64_t good = 0;        // replies of the right kind
+  std::uint64_t error_replies = 0;
+  std::uint64_t unexpected = 0;  // wrong kind, malformed, or a reply nobody asked for
+  Acknowledged acked;            // mutations acknowledged, warm-up included
+  std::uint64_t lost_in_flight = 0;  // requests whose connection broke before the reply
+  std::uint64_t lost_mutations = 0;  // of those, mutations: the server may or may not have run them
+  unsigned broken_connections = 0;
+  bool timed_out = false;
+  std::string first_problem;  // the first bad reply or broken connection, for people
+
+  double throughput() const {
+    return window.count() > 0 ? static_cast<double>(measured) / window.count() : 0.0;
+  }
+  bool clean() const {
+    return error_replies == 0 && unexpected == 0 && lost_in_flight == 0 &&
+           broken_connections == 0 && !timed_out;
+  }
+};
+
+class LoadGenerator {
+ public:
+  // `codec` and `mix` must outlive the generator.
+  LoadGenerator(LoadOptions options, const Codec& codec, const CommandMix& mix);
+
+  // Opens every connection, runs the load, closes them. Blocks; calls `on_progress` from
+  // the calling thread about every `every`. Throws ConnectError when a connection cannot
+  // be opened (nothing has been sent then).
+  LoadResult run(const std::function<void(const Progress&)>& on_progress,
+                 std::chrono::milliseconds every = std::chrono::milliseconds(1000));
+
+ private:
+  LoadOptions options_;
+  const Codec& codec_;      // owned by the caller
+  const CommandMix& mix_;   // owned by the caller
+};
+
+// On a connection of its own: sends the codec's setup request, if any, and checks its
+// reply. Throws ConnectError or ProbeError.
+void prepare_counter(const std::string& host, std::uint16_t port, const Codec& codec,
+                     std::chrono::milliseconds timeout);
+
+// On a connection of its own: reads the counter with one `get`. Throws ConnectError or
+// ProbeError (the reply is not a value).
+std::int64_t read_counter(const std::string& host, std::uint16_t port, const Codec& codec,
+                          std::chrono::milliseconds timeout);
+
+}  // namespace count
