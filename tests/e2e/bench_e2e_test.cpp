@@ -1,0 +1,294 @@
+// count-bench against real servers: count-server passes every check; ok-server (which
+// answers ok to everything) and a server that loses updates make it fail; Redis and
+// memcached, when installed, pass through their own protocols. Every process started here
+// is stopped by PID; every wait is bounded.
+#include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/process.hpp"
+
+extern char** environ;
+
+namespace count::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+RunResult bench(std::uint16_t port, std::vector<std::string> args) {
+  std::vector<std::string> argv{binary("count-bench"), "-h", "127.0.0.1", "-p", std::to_string(port)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv, {}, 60s);
+}
+
+std::string slurp(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream all;
+  all << in.rdbuf();
+  return all.str();
+}
+
+// A free 127.0.0.1 port right now (for servers that cannot be told to pick one).
+std::uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+bool connectable(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// Some other server program, output to files in its own folder, stopped by PID.
+class OtherServer {
+ public:
+  // Starts argv; `port` 0 means: read it from a "listening on 127.0.0.1:PORT" line on
+  // stderr. Waits at most 10 s for the port to accept connections.
+  OtherServer(std::vector<std::string> argv, std::uint16_t port) : port_(port) {
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    const std::string out = (dir_.path() / "stdout").string();
+    const std::string err = (dir_.path() / "stderr").string();
+    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    std::vector<char*> args;
+    for (std::string& arg : argv) args.push_back(arg.data());
+    args.push_back(nullptr);
+    const int rc = ::posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
+
+    static const std::regex kListening(R"(listening on 127\.0\.0\.1:(\d+))");
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::smatch match;
+      const std::string text = slurp(dir_.path() / "stderr");
+      if (port_ == 0 && std::regex_search(text, match, kListening)) {
+        port_ = static_cast<std::uint16_t>(std::stoi(match[1].str()));
+      }
+      if (port_ != 0 && connectable(port_)) return;
+      std::this_thread::sleep_for(10ms);
+    }
+    stop();
+    throw std::runtime_error(argv[0] + " did not start listening: " + slurp(dir_.path() / "stderr"));
+  }
+  ~OtherServer() { stop(); }
+  OtherServer(const OtherServer&) = delete;
+  OtherServer& operator=(const OtherServer&) = delete;
+
+  std::uint16_t port() const { return port_; }
+
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    wait_for_exit(pid_, 5s);
+    pid_ = -1;
+  }
+
+ private:
+  TempDir dir_;
+  pid_t pid_ = -1;
+  std::uint16_t port_;
+};
+
+// A server inside the test that acknowledges every mutation and never changes its value:
+// the server that loses updates, which count-bench must catch.
+class ForgetfulServer {
+ public:
+  ForgetfulServer() {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    ::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    ::listen(listener_, 64);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~ForgetfulServer() {
+    stop_ = true;
+    thread_.join();
+    for (const pollfd& p : polled_) ::close(p.fd);
+  }
+  ForgetfulServer(const ForgetfulServer&) = delete;
+  ForgetfulServer& operator=(const ForgetfulServer&) = delete;
+
+  std::uint16_t port() const { return port_; }
+
+ private:
+  void serve() {
+    polled_.push_back({listener_, POLLIN, 0});
+    std::vector<std::string> partial(1);
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (!stop_ && std::chrono::steady_clock::now() < deadline) {
+      if (::poll(polled_.data(), polled_.size(), 50) <= 0) continue;
+      for (std::size_t i = polled_.size(); i-- > 0;) {
+        if (polled_[i].revents == 0) continue;
+        if (i == 0) {
+          const int fd = ::accept(listener_, nullptr, nullptr);
+          if (fd >= 0) {
+            polled_.push_back({fd, POLLIN, 0});
+            partial.emplace_back();
+          }
+          continue;
+        }
+        char chunk[4096];
+        const ssize_t got = ::read(polled_[i].fd, chunk, sizeof chunk);
+        if (got <= 0) {
+          ::close(polled_[i].fd);
+          polled_.erase(polled_.begin() + static_cast<std::ptrdiff_t>(i));
+          partial.erase(partial.begin() + static_cast<std::ptrdiff_t>(i));
+          continue;
+        }
+        std::string replies;
+        for (const char c : std::string_view(chunk, static_cast<std::size_t>(got))) {
+          if (c != '\n') {
+            partial[i] += c;
+            continue;
+          }
+          replies += partial[i] == "get" ? "val 7\n" : "ok\n";
+          partial[i].clear();
+        }
+        // Blocking socket, small replies: the write completes.
+        (void)::write(polled_[i].fd, replies.data(), replies.size());
+      }
+    }
+  }
+
+  int listener_ = -1;
+  std::uint16_t port_ = 0;
+  std::vector<pollfd> polled_;  // [0] is the listener; touched only by thread_ after start
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST(BenchE2E, AgainstCountServerEveryReplyAndTheCounterCheckPass) {
+  ServerProcess server({"--in-memory"});
+  const RunResult result = bench(server.port(), {"-n", "3000", "-c", "4", "-P", "4", "--ratio",
+                                                 "incr:decr:add:get=4:1:2:1", "--add-value", "-3", "--json"});
+  EXPECT_EQ(result.status, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("\"passed\":true"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("\"ok\":true"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("\"sent\":3000"), std::string::npos) << result.out;
+  // What count-bench read at the end is what the server holds.
+  Client client = server.connect();
+  const std::regex after(R"("after":(-?\d+))");
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(result.out, match, after)) << result.out;
+  EXPECT_EQ(client.call("get"), "val " + match[1].str());
+}
+
+TEST(BenchE2E, ByDurationWithThreadsAndWarmUpPasses) {
+  ServerProcess server({"--in-memory"});
+  const RunResult result = bench(server.port(), {"-d", "0.5", "--warmup", "0.2", "-c", "6",
+                                                 "-t", "2", "-P", "8", "--ratio", "incr:get=9:1"});
+  EXPECT_EQ(result.status, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("counter check passed"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("requests/s"), std::string::npos) << result.out;
+}
+
+TEST(BenchE2E, AgainstOkServerAMixWithGetFails) {
+  if (!std::filesystem::exists(binary("ok-server"))) GTEST_SKIP() << "ok-server is not built";
+  OtherServer ok_server({binary("ok-server"), "--bind", "127.0.0.1", "--port", "0"}, 0);
+  const RunResult result = bench(ok_server.port(), {"-n", "500", "-c", "2", "--ratio", "incr:get=9:1"});
+  EXPECT_EQ(result.status, 1) << result.out << result.err;
+  EXPECT_NE(result.err.find("unexpected reply to get"), std::string::npos) << result.err;
+}
+
+TEST(BenchE2E, AgainstOkServerIncrWithoutCounterCheckIsTheCeilingRun) {
+  if (!std::filesystem::exists(binary("ok-server"))) GTEST_SKIP() << "ok-server is not built";
+  OtherServer ok_server({binary("ok-server"), "--bind", "127.0.0.1", "--port", "0"}, 0);
+  const RunResult result = bench(ok_server.port(), {"-n", "2000", "-c", "3", "-P", "16", "--no-counter-check"});
+  EXPECT_EQ(result.status, 0) << result.out << result.err;
+  // With the check, its counter cannot be read: a failure.
+  EXPECT_EQ(bench(ok_server.port(), {"-n", "100", "-c", "1"}).status, 1);
+}
+
+TEST(BenchE2E, AServerThatLosesUpdatesFailsTheCounterCheck) {
+  ForgetfulServer server;
+  const RunResult result = bench(server.port(), {"-n", "400", "-c", "2", "-P", "4"});
+  EXPECT_EQ(result.status, 1) << result.out << result.err;
+  EXPECT_NE(result.err.find("COUNTER MISMATCH"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("off by 400"), std::string::npos) << result.err;
+}
+
+TEST(BenchE2E, NoServerExitsTwo) {
+  std::uint16_t port = 0;
+  {
+    ServerProcess server({"--in-memory"});
+    port = server.port();
+    server.stop();
+  }
+  const RunResult result = bench(port, {"-n", "10"});
+  EXPECT_EQ(result.status, 2) << result.out << result.err;
+  EXPECT_NE(result.err.find("cannot connect"), std::string::npos) << result.err;
+}
+
+TEST(BenchE2E, UsageErrorsExitTwo) {
+  EXPECT_EQ(run({binary("count-bench"), "--ratio", "incr:bogus=1:1"}).status, 2);
+  EXPECT_EQ(run({binary("count-bench"), "-n", "5", "-d", "1"}).status, 2);
+  const RunResult memcache = run({binary("count-bench"), "--protocol", "memcache", "--ratio", "incr:decr=1:1"});
+  EXPECT_EQ(memcache.status, 2);
+  EXPECT_NE(memcache.err.find("decr"), std::string::npos) << memcache.err;
+  EXPECT_EQ(run({binary("count-bench"), "--help"}).status, 0);
+}
+
+TEST(BenchE2E, RedisPassesThroughResp) {
+  if (!std::filesystem::exists("/usr/bin/redis-server")) GTEST_SKIP() << "redis-server is not installed";
+  const std::uint16_t port = free_port();
+  OtherServer redis({"/usr/bin/redis-server", "--bind", "127.0.0.1", "--port", std::to_string(port),
+                     "--save", "", "--appendonly", "no"},
+                    port);
+  const RunResult result = bench(redis.port(), {"--protocol", "resp", "-n", "2000", "-c", "3", "-P", "4",
+                                                "--ratio", "incr:decr:add:get=4:1:2:1", "--add-value", "-9"});
+  EXPECT_EQ(result.status, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("counter check passed"), std::string::npos) << result.out;
+}
+
+TEST(BenchE2E, MemcachedPassesThroughItsTextProtocol) {
+  if (!std::filesystem::exists("/usr/bin/memcached")) GTEST_SKIP() << "memcached is not installed";
+  const std::uint16_t port = free_port();
+  OtherServer memcached({"/usr/bin/memcached", "-l", "127.0.0.1", "-p", std::to_string(port), "-U", "0",
+                         "-u", "root"},
+                        port);
+  const RunResult result = bench(memcached.port(), {"--protocol", "memcache", "-n", "2000", "-c", "3",
+                                                    "-P", "4", "--ratio", "incr:add:get=4:2:1",
+                                                    "--add-value", "5"});
+  EXPECT_EQ(result.status, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("counter check passed"), std::string::npos) << result.out;
+}
+
+}  // namespace
+}  // namespace count::test
