@@ -10,15 +10,27 @@ namespace count {
 
 // A loop runs on one thread only; the hint lets Asio take its single-thread paths. Other
 // threads still post to it safely.
-Loop::Loop() : context_(1) { work_.emplace(context_.get_executor()); }
+Loop::Loop()
+    : context_(1),
+      durable_signal_(context_.get_executor(), std::chrono::steady_clock::time_point::max()) {
+  work_.emplace(context_.get_executor());
+}
 
 Loop::~Loop() { work_.reset(); }
 
-void Loop::attach(Session& session) { sessions_.insert(&session); }
+// An intrusive list: an idle connection costs no allocation beyond its session.
+void Loop::attach(Session& session) {
+  session.next_ = sessions_;
+  if (sessions_ != nullptr) sessions_->prev_ = &session;
+  sessions_ = &session;
+}
 
 void Loop::detach(Session& session) {
-  sessions_.erase(&session);
-  std::erase(durable_waiters_, &session);
+  if (session.prev_ != nullptr) session.prev_->next_ = session.next_;
+  if (session.next_ != nullptr) session.next_->prev_ = session.prev_;
+  if (sessions_ == &session) sessions_ = session.next_;
+  session.prev_ = session.next_ = nullptr;
+  if (session.awaiting_durable_) std::erase(durable_waiters_, &session);
 }
 
 void Loop::await_durable(Session& session) { durable_waiters_.push_back(&session); }
@@ -32,6 +44,7 @@ void Loop::notify_durable() {
 }
 
 void Loop::wake_durable_waiters() {
+  durable_signal_.cancel();
   std::vector<Session*> waiters;
   waiters.swap(durable_waiters_);
   for (Session* session : waiters) session->wake();
@@ -41,7 +54,10 @@ void Loop::shut_down() {
   asio::post(context_, [this] {
     stopping_ = true;
     work_.reset();
-    for (Session* session : sessions_) session->wake();
+    durable_signal_.cancel();
+    for (Session* session = sessions_; session != nullptr; session = session->next_) {
+      session->wake();
+    }
   });
 }
 

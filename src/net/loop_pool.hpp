@@ -4,6 +4,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -11,9 +12,9 @@
 #include <span>
 #include <string>
 #include <thread>
-#include <unordered_set>
 #include <vector>
 
+#include <asio/basic_waitable_timer.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 
@@ -45,6 +46,14 @@ class Loop {
   // `session` wants a wake() at the next durability advance; the session asks once per wait.
   void await_durable(Session& session);
 
+  // Sessions that wait for durability and nothing else wait on this timer; it never
+  // expires, and is cancelled at every durability advance and at shutdown.
+  asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>,
+                             asio::io_context::executor_type>&
+  durable_signal() {
+    return durable_signal_;
+  }
+
   // Any thread: durable_seq advanced; wakes the sessions that wait for it.
   void notify_durable();
 
@@ -62,13 +71,16 @@ class Loop {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::array<char, kReadChunkBytes> input_{};
   std::string replies_;
-  std::unordered_set<Session*> sessions_;  // not owned: each is owned by its coroutine
+  Session* sessions_ = nullptr;  // a list through Session::next_; each owned by its coroutine
   std::vector<Session*> durable_waiters_;
   bool stopping_ = false;
   std::atomic<bool> durable_notice_posted_{false};  // any thread: one notice in flight at most
-  // Last, so that it is destroyed first: the sessions it still holds detach from the members
-  // above as they are destroyed.
+  // Last, so that they are destroyed first: the sessions still waiting detach from the
+  // members above as they are destroyed.
   asio::io_context context_;
+  asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>,
+                             asio::io_context::executor_type>
+      durable_signal_;
 };
 
 // The loops and their threads. Sessions are spread over the loops in turn.

@@ -55,10 +55,6 @@ class ConnectionSlot {
   std::atomic<std::size_t>* count_;  // owned by the server
 };
 
-asio::awaitable<void> serve(std::unique_ptr<Session> session, ConnectionSlot /*slot*/) {
-  co_await session->run();
-}
-
 // Lets the process hold as many descriptors as the connection limit needs, up to the hard limit.
 void raise_descriptor_limit(std::size_t max_connections) {
   rlimit limit{};
@@ -188,14 +184,17 @@ asio::awaitable<void> Server::accept_loop() {
 void Server::start_session(Loop& loop, int fd) {
   ConnectionSlot slot(connections_);
   asio::error_code ec;
-  asio::ip::tcp::socket socket(loop.context());
+  Socket socket(loop.context());
   socket.assign(protocol_, fd, ec);
   if (ec) {
     ::close(fd);
     return;
   }
   auto session = std::make_unique<Session>(loop, std::move(socket), *store_);
-  asio::co_spawn(loop.context(), serve(std::move(session), std::move(slot)), asio::detached);
+  Session& serving = *session;
+  // The completion handler owns the session and its slot: both end when run() returns.
+  asio::co_spawn(loop.context(), serving.run(),
+                 [owned = std::move(session), held = std::move(slot)](std::exception_ptr) {});
 }
 
 // Past the limit: one `err`, then close. Best effort: the socket is new and empty, so the

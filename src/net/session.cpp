@@ -4,7 +4,6 @@
 #include <cassert>
 
 #include <asio/experimental/as_tuple.hpp>
-#include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include "commands/commands.hpp"
@@ -13,7 +12,7 @@
 namespace count {
 namespace {
 
-constexpr auto kAsTuple = asio::experimental::as_tuple(asio::use_awaitable);
+constexpr auto kAsTuple = asio::experimental::as_tuple(asio::use_awaitable_t<LoopExecutor>{});
 
 // Full-size reads one session may do before the others on its loop get a turn.
 constexpr int kReadsPerTurn = 16;
@@ -23,11 +22,8 @@ constexpr int kShutdownTurns = 64;
 
 }  // namespace
 
-Session::Session(Loop& loop, asio::ip::tcp::socket socket, Store& store)
-    : loop_(loop),
-      store_(store),
-      socket_(std::move(socket)),
-      durable_timer_(loop.context(), asio::steady_timer::time_point::max()) {
+Session::Session(Loop& loop, Socket socket, Store& store)
+    : loop_(loop), store_(store), socket_(std::move(socket)) {
   loop_.attach(*this);
 }
 
@@ -37,7 +33,6 @@ void Session::wake() {
   awaiting_durable_ = false;
   asio::error_code ignored;
   socket_.cancel(ignored);
-  durable_timer_.cancel();
 }
 
 bool Session::can_read() const {
@@ -45,49 +40,55 @@ bool Session::can_read() const {
          outbox_.size() < kMaxQueuedReplyBytes;
 }
 
-asio::awaitable<void> Session::run() {
+asio::awaitable<void, LoopExecutor> Session::run() {
   asio::error_code ec;
   socket_.non_blocking(true, ec);
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   if (ec) co_return;
 
-  for (;;) {
-    ReadOutcome outcome = ReadOutcome::kStopped;
-    if (loop_.stopping() && !stop_reading_) {
-      // Shutting down: serve the requests that have already arrived, then read no more.
-      for (int turn = 0; turn < kShutdownTurns && can_read(); ++turn) {
-        if (read_and_serve() != ReadOutcome::kBudgetUsed) break;
-      }
-      stop_reading_ = true;
-    } else if (can_read()) {
-      outcome = read_and_serve();
-    }
-    outbox_.release(store_.durable_seq());
-    flush();
-    if (failed_) break;
-    if (outbox_.empty() && (quit_ || peer_closed_ || stop_reading_)) break;
-
-    if (!outbox_.sendable().empty()) {
-      // The client is slow to read: wait until its socket takes more.
-      co_await socket_.async_wait(asio::socket_base::wait_write, kAsTuple);
-      continue;
-    }
-    if (outbox_.awaiting_durability() && !awaiting_durable_) {
-      // No advance is missed: the store publishes durable_seq before it notifies, and the
-      // notice runs on this thread, after this registration.
-      awaiting_durable_ = true;
-      loop_.await_durable(*this);
-    }
-    if (outcome == ReadOutcome::kBudgetUsed) {
-      co_await asio::post(socket_.get_executor(), asio::use_awaitable);
-    } else if (can_read()) {
-      // Also ends early on wake(): durability advanced, or the loop is shutting down.
-      co_await socket_.async_wait(asio::socket_base::wait_read, kAsTuple);
+  // One place to suspend, so that the coroutine's frame, which every idle connection
+  // carries, stays small.
+  for (Wait wait = serve_what_is_ready(); wait != Wait::kDone; wait = serve_what_is_ready()) {
+    if (wait == Wait::kDurable) {
+      co_await loop_.durable_signal().async_wait(kAsTuple);
     } else {
-      co_await durable_timer_.async_wait(kAsTuple);
+      co_await socket_.async_wait(
+          wait == Wait::kReadable ? Socket::wait_read : Socket::wait_write, kAsTuple);
     }
   }
   finish();
+}
+
+// Does everything that can be done without waiting, then says what to wait for.
+Session::Wait Session::serve_what_is_ready() {
+  ReadOutcome outcome = ReadOutcome::kStopped;
+  if (loop_.stopping() && !stop_reading_) {
+    // Shutting down: serve the requests that have already arrived, then read no more.
+    for (int turn = 0; turn < kShutdownTurns && can_read(); ++turn) {
+      if (read_and_serve() != ReadOutcome::kBudgetUsed) break;
+    }
+    stop_reading_ = true;
+  } else if (can_read()) {
+    outcome = read_and_serve();
+  }
+  outbox_.release(store_.durable_seq());
+  flush();
+  if (failed_) return Wait::kDone;
+  if (outbox_.empty() && (quit_ || peer_closed_ || stop_reading_)) return Wait::kDone;
+
+  // The client is slow to read: wait until its socket takes more.
+  if (!outbox_.sendable().empty()) return Wait::kWritable;
+  if (outbox_.awaiting_durability() && !awaiting_durable_) {
+    // No advance is missed: the store publishes durable_seq before it notifies, and the
+    // notice runs on this thread, after this registration.
+    awaiting_durable_ = true;
+    loop_.await_durable(*this);
+  }
+  // After a used-up read budget the socket still has data: waiting for it lets the other
+  // sessions of the loop have their turn first. A wait for readability also ends early on
+  // wake(): durability advanced, or the loop is shutting down.
+  if (outcome == ReadOutcome::kBudgetUsed || can_read()) return Wait::kReadable;
+  return Wait::kDurable;
 }
 
 Session::ReadOutcome Session::read_and_serve() {
