@@ -1,0 +1,149 @@
+#include "store/committer.hpp"
+
+#include <fmt/core.h>
+
+#include <system_error>
+
+#include "store/data_file.hpp"
+
+namespace count {
+
+std::string_view to_string(FsyncPolicy policy) {
+  switch (policy) {
+    case FsyncPolicy::kAlways:
+      return "always";
+    case FsyncPolicy::kEverySec:
+      return "everysec";
+    case FsyncPolicy::kNever:
+      return "never";
+  }
+  return "unknown";
+}
+
+bool parse_fsync_policy(std::string_view text, FsyncPolicy& policy) {
+  for (const FsyncPolicy candidate :
+       {FsyncPolicy::kAlways, FsyncPolicy::kEverySec, FsyncPolicy::kNever}) {
+    if (text == to_string(candidate)) {
+      policy = candidate;
+      return true;
+    }
+  }
+  return false;
+}
+
+Committer::Committer(Config config)
+    : config_(std::move(config)), generation_(config_.generation), thread_([this] { run(); }) {}
+
+Committer::~Committer() { close(); }
+
+void Committer::wake() {
+  // Relaxed is enough: if the committer's last look preceded this mutation, its store of
+  // `true` happened before, through the store's lock, and this load sees it or a later value.
+  if (!sleeping_.load(std::memory_order_relaxed)) return;
+  if (!sleeping_.exchange(false)) return;  // another thread is already waking it
+  {
+    const std::lock_guard lock(mutex_);
+    wake_requested_ = true;
+  }
+  changed_.notify_one();
+}
+
+bool Committer::close() {
+  if (thread_.joinable()) {
+    {
+      const std::lock_guard lock(mutex_);
+      stop_requested_ = true;
+    }
+    changed_.notify_one();
+    thread_.join();
+  }
+  return !failed();
+}
+
+void Committer::run() {
+  for (;;) {
+    const bool stopping = wait_for_work();
+    // Everything applied up to now goes into this one write: the group commit.
+    const Snapshot state = config_.latest();
+    if (state.seq > written_seq_ && !write(state)) return;
+    if (unsynced_ && (config_.policy != FsyncPolicy::kNever || stopping) && !sync()) return;
+    if (stopping) return;
+  }
+}
+
+bool Committer::wait_for_work() {
+  std::unique_lock lock(mutex_);
+  if (stop_requested_) return true;
+  if (config_.policy != FsyncPolicy::kAlways) {
+    changed_.wait_for(lock, config_.interval, [this] { return stop_requested_; });
+    return stop_requested_;
+  }
+  // Say "sleeping" first, then look: see the comment on sleeping_.
+  sleeping_.store(true);
+  if (config_.latest().seq > written_seq_) {
+    sleeping_.store(false);
+    return false;
+  }
+  changed_.wait(lock, [this] { return wake_requested_ || stop_requested_; });
+  wake_requested_ = false;
+  sleeping_.store(false);
+  return stop_requested_;
+}
+
+bool Committer::write(const Snapshot& state) {
+  const std::uint64_t generation = generation_ + 1;
+  const std::size_t index = slot_index(generation);
+  const std::size_t offset = slot_offset(index);
+  const SlotBytes bytes = encode_slot({generation, state.value});
+  const IoResult result = config_.ops->pwrite(config_.fd, bytes, static_cast<off_t>(offset));
+  writes_.fetch_add(1, std::memory_order_relaxed);
+  if (result.error != 0) {
+    fail(fmt::format("pwrite of slot {} ({} bytes at offset {}) failed: {}", index, kSlotBytes,
+                     offset, std::system_category().message(result.error)),
+         state.seq);
+    return false;
+  }
+  if (result.bytes != kSlotBytes) {
+    // Not continued: the slot on disk is now torn, and the file is no longer what we think.
+    fail(fmt::format("pwrite of slot {} at offset {} was short: {} of {} bytes written", index,
+                     offset, result.bytes, kSlotBytes),
+         state.seq);
+    return false;
+  }
+  generation_ = generation;
+  written_seq_ = state.seq;
+  unsynced_ = true;
+  return true;
+}
+
+bool Committer::sync() {
+  const int error = config_.ops->fdatasync(config_.fd);
+  syncs_.fetch_add(1, std::memory_order_relaxed);
+  if (error != 0) {
+    // Never retried: after a failed fdatasync the kernel may have dropped the dirty pages
+    // and cleared the error, so a second call could succeed with the data lost.
+    fail(fmt::format("fdatasync failed: {}", std::system_category().message(error)),
+         written_seq_);
+    return false;
+  }
+  unsynced_ = false;
+  synced_seq_.store(written_seq_, std::memory_order_release);
+  if (listener_) listener_();
+  return true;
+}
+
+void Committer::fail(const std::string& what, Seq pending) {
+  failed_.store(true, std::memory_order_release);
+  const Seq synced = synced_seq();
+  const std::string message = fmt::format(
+      "data file {}: {}; {} mutation{} since the last successful sync {} not on stable storage",
+      config_.path.string(), what, pending - synced, pending - synced == 1 ? "" : "s",
+      pending - synced == 1 ? "is" : "are");
+  if (config_.on_failure) {
+    config_.on_failure(message);
+  } else {
+    fmt::print(stderr, "{}\n", message);
+  }
+}
+
+}  // namespace count

@@ -1,0 +1,113 @@
+// The group-commit thread of the file store: writes the store's newest state into the data
+// file and syncs it, one write and one fdatasync for every mutation that arrived meanwhile,
+// then publishes the new durable seq. Only this thread touches the disk after start; the
+// threads that mutate never wait for it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "store/file_ops.hpp"
+#include "store/store.hpp"
+
+namespace count {
+
+// When the data file is synced (docs/storage.md, "Fsync policies").
+enum class FsyncPolicy {
+  kAlways,    // before any reply that depends on a mutation leaves
+  kEverySec,  // once a second, in the background
+  kNever,     // written once a second, synced only at close: the OS decides
+};
+
+std::string_view to_string(FsyncPolicy policy);
+// "always", "everysec", "never"; false for anything else.
+bool parse_fsync_policy(std::string_view text, FsyncPolicy& policy);
+
+// Told, once and on the committer's thread, what failed: one line naming the file, the
+// operation and the errno text. The committer has stopped by then; nothing it had not
+// already made durable ever will be.
+using StoreFailureHandler = std::function<void(const std::string& message)>;
+
+class Committer {
+ public:
+  struct Config {
+    std::filesystem::path path;  // for messages
+    int fd = -1;                 // the open data file; owned by the caller, outlives this
+    FileOps* ops = nullptr;      // owned by the caller, outlives this
+    FsyncPolicy policy = FsyncPolicy::kAlways;
+    std::chrono::milliseconds interval{1000};  // between background writes (everysec, never)
+    std::uint64_t generation = 0;              // of the newest slot on disk
+    // The store's newest state. Called on the committer's thread; takes the store's lock.
+    std::function<Snapshot()> latest;
+    StoreFailureHandler on_failure;
+  };
+
+  // Starts the thread.
+  explicit Committer(Config config);
+  // Closes, if close() was not called.
+  ~Committer();
+  Committer(const Committer&) = delete;
+  Committer& operator=(const Committer&) = delete;
+
+  // Any thread, after a mutation changed latest(): makes the committer look. Costs a load
+  // and nothing else while the committer is busy; a wake-up only when it sleeps.
+  void wake();
+
+  // The newest seq known to be on stable storage. Any thread.
+  Seq synced_seq() const { return synced_seq_.load(std::memory_order_acquire); }
+
+  // Called on the committer's thread after each advance of synced_seq(); must not block.
+  // Set before the first mutation.
+  void on_synced(std::function<void()> listener) { listener_ = std::move(listener); }
+
+  // Writes and syncs the newest state (under every policy), then stops the thread. Returns
+  // false when that, or an earlier write or sync, failed. Once only; not concurrently.
+  bool close();
+
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
+
+  // Disk writes and syncs done so far (the first counts each slot write). Any thread.
+  std::uint64_t writes() const { return writes_.load(std::memory_order_relaxed); }
+  std::uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
+
+ private:
+  void run();
+  // Waits for work; returns true once close() has asked to stop.
+  bool wait_for_work();
+  bool write(const Snapshot& state);
+  bool sync();
+  // Reports a failed write or sync once; `pending` is the seq that was to become durable.
+  void fail(const std::string& what, Seq pending);
+
+  Config config_;
+  std::uint64_t generation_;  // committer thread only: of the last slot written
+  Seq written_seq_ = 0;       // committer thread only: seq of the last slot written
+  bool unsynced_ = false;     // committer thread only: a slot was written and not yet synced
+  std::function<void()> listener_;
+
+  std::atomic<Seq> synced_seq_{0};
+  std::atomic<bool> failed_{false};
+  std::atomic<std::uint64_t> writes_{0};
+  std::atomic<std::uint64_t> syncs_{0};
+
+  // Set by the committer before its last look at latest() when it is about to sleep, and
+  // cleared by the first wake() that sees it. The store's lock orders that look against
+  // each mutation, so a mutation either is seen by the look or sees the flag.
+  std::atomic<bool> sleeping_{false};
+  std::mutex mutex_;  // guards the two flags below
+  std::condition_variable changed_;
+  bool wake_requested_ = false;
+  bool stop_requested_ = false;
+
+  std::thread thread_;  // last: starts once everything above is ready
+};
+
+}  // namespace count
