@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <fmt/core.h>
 #include <fstream>
@@ -82,9 +83,28 @@ int wait_for_exit(pid_t pid, std::chrono::milliseconds timeout) {
 }
 
 ServerProcess::ServerProcess(const std::vector<std::string>& args) {
-  std::vector<std::string> argv{binary("count-server"), "--bind", "127.0.0.1", "--port", "0"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  pid_ = spawn(argv, "/dev/null", dir_.path() / "stdout", dir_.path() / "stderr");
+  argv_ = {binary("count-server"), "--bind", "127.0.0.1", "--port", "0"};
+  argv_.insert(argv_.end(), args.begin(), args.end());
+  const auto named = [&](const std::string& flag) {
+    return std::find(args.begin(), args.end(), flag) != args.end();
+  };
+  if (const auto data = std::find(args.begin(), args.end(), "--data");
+      data != args.end() && data + 1 != args.end()) {
+    data_path_ = *(data + 1);
+  } else if (!named("--in-memory")) {
+    data_path_ = dir_.path() / "count.data";
+    argv_.insert(argv_.end(), {"--data", data_path_.string()});
+  }
+  start();
+}
+
+void ServerProcess::restart() {
+  if (pid_ > 0) throw std::logic_error("count-server is still running: stop() it first");
+  start();
+}
+
+void ServerProcess::start() {
+  pid_ = spawn(argv_, "/dev/null", dir_.path() / "stdout", dir_.path() / "stderr");
 
   static const std::regex kListening(R"(listening on 127\.0\.0\.1:(\d+))");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);

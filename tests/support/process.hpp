@@ -33,6 +33,8 @@ class TempDir {
 };
 
 // A count-server on a free 127.0.0.1 port (it is started with --port 0 and says which).
+// Unless `args` name --data or --in-memory, it gets --data data_path(): a count.data in the
+// process's own temporary folder, so that no test writes into its working folder.
 class ServerProcess {
  public:
   // Starts build/count-server with `args` after --bind 127.0.0.1 --port 0, and waits (10 s
@@ -41,6 +43,13 @@ class ServerProcess {
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
+
+  // Starts the same command again, on the same data file, after stop(); waits for it as
+  // the constructor does (the port is new). log() then shows the new run only.
+  void restart();
+
+  // The data file it was given, by the caller or by this object; empty with --in-memory.
+  const std::filesystem::path& data_path() const { return data_path_; }
 
   std::uint16_t port() const { return port_; }
   pid_t pid() const { return pid_; }
@@ -59,7 +68,11 @@ class ServerProcess {
   std::string log() const;
 
  private:
+  void start();
+
   TempDir dir_;
+  std::vector<std::string> argv_;
+  std::filesystem::path data_path_;
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
 };
