@@ -4,12 +4,16 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <memory>
+#include <string>
 #include <system_error>
 #include <thread>
 
 #include "net/server.hpp"
+#include "store/file_store.hpp"
 #include "store/memory_store.hpp"
 
 namespace {
@@ -17,12 +21,23 @@ namespace {
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
+// A write or sync of the data file failed: the replies that waited for it must never leave,
+// and a restart must read what is really on disk. Exiting at once, from the committer's
+// thread, guarantees both.
+[[noreturn]] void stop_on_store_failure(const std::string& message) {
+  fmt::print(stderr, "count-server: {}; stopping\n", message);
+  std::fflush(stderr);
+  std::_Exit(kExitFailure);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   count::ServerOptions options;
   options.threads = std::max(1U, std::thread::hardware_concurrency());
   bool in_memory = false;
+  std::string data_path = "count.data";
+  std::string fsync = "always";
 
   CLI::App app{"count-server: a counter database server. Protocol: docs/protocol.md.",
                "count-server"};
@@ -36,7 +51,18 @@ int main(int argc, char** argv) {
                  "Open connections at most; past it a new one gets `err` and is closed")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
       ->capture_default_str();
-  app.add_flag("--in-memory", in_memory, "Keep the value in memory only: it starts at 0");
+  auto* data_option =
+      app.add_option("--data", data_path,
+                     "Data file holding the value; created when missing (its folder must exist)")
+          ->capture_default_str();
+  app.add_option("--fsync", fsync,
+                 "When the data file reaches stable storage: always (before each reply that "
+                 "depends on it), everysec (once a second), never (the OS decides)")
+      ->check(CLI::IsMember({"always", "everysec", "never"}))
+      ->capture_default_str();
+  app.add_flag("--in-memory", in_memory,
+               "Keep the value in memory only, no data file: it starts at 0")
+      ->excludes(data_option);
   app.set_version_flag("--version", std::string("count-server ") + COUNT_VERSION);
 
   try {
@@ -47,11 +73,36 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
+  std::unique_ptr<count::Store> store;
+  std::string store_name = "in-memory store";
+  if (in_memory) {
+    store = std::make_unique<count::MemoryStore>();
+  } else {
+    count::FileStoreOptions store_options;
+    store_options.path = data_path;
+    count::parse_fsync_policy(fsync, store_options.fsync);  // checked by the option above
+    store_options.on_failure = stop_on_store_failure;
+    try {
+      auto file_store = std::make_unique<count::FileStore>(std::move(store_options));
+      if (!file_store->warning().empty()) {
+        fmt::print(stderr, "count-server: warning: {}\n", file_store->warning());
+      }
+      if (file_store->created()) {
+        fmt::print(stderr, "count-server: created data file {} (value 0)\n", data_path);
+      }
+      store_name = fmt::format("file store {}, fsync {}", data_path, fsync);
+      store = std::move(file_store);
+    } catch (const count::DataFileError& e) {
+      fmt::print(stderr, "count-server: {}\n", e.what());
+      return kExitFailure;
+    }
+  }
+
   try {
-    count::Server server(options, std::make_unique<count::MemoryStore>());
-    fmt::print(stderr, "count-server: listening on {}:{} ({} event loop{}, {} store)\n",
+    count::Server server(options, std::move(store));
+    fmt::print(stderr, "count-server: listening on {}:{} ({} event loop{}, {})\n",
                options.bind_address, server.local_port(), options.threads,
-               options.threads == 1 ? "" : "s", "in-memory");
+               options.threads == 1 ? "" : "s", store_name);
     const bool closed = server.run();
     fmt::print(stderr, "count-server: stopped\n");
     return closed ? 0 : kExitFailure;
