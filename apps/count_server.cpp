@@ -1,9 +1,9 @@
 // count-server: parses flags, builds the store and the server, maps outcomes to exit codes.
 // Exit status: 0 after a clean shutdown, 1 when the server cannot run or its store fails,
 // 2 for a bad command line.
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>

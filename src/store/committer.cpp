@@ -122,8 +122,7 @@ bool Committer::sync() {
   if (error != 0) {
     // Never retried: after a failed fdatasync the kernel may have dropped the dirty pages
     // and cleared the error, so a second call could succeed with the data lost.
-    fail(fmt::format("fdatasync failed: {}", std::system_category().message(error)),
-         written_seq_);
+    fail(fmt::format("fdatasync failed: {}", std::system_category().message(error)), written_seq_);
     return false;
   }
   unsynced_ = false;

@@ -1,7 +1,8 @@
 #include "store/data_file.hpp"
 
-#include <algorithm>
 #include <fmt/core.h>
+
+#include <algorithm>
 
 namespace count {
 namespace {

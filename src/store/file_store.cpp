@@ -1,12 +1,12 @@
 #include "store/file_store.hpp"
 
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <fmt/core.h>
 #include <system_error>
 
 #include "core/counter.hpp"

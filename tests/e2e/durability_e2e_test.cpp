@@ -5,8 +5,8 @@
 
 #include <atomic>
 #include <csignal>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <random>
@@ -40,9 +40,9 @@ void write_bytes(const std::filesystem::path& path, const std::string& bytes) {
 
 // Runs count-server on `data` expecting it to refuse to start.
 RunResult start_expecting_failure(const std::filesystem::path& data) {
-  return run({binary("count-server"), "--bind", "127.0.0.1", "--port", "0", "--data",
-              data.string()},
-             "", 10s);
+  return run(
+      {binary("count-server"), "--bind", "127.0.0.1", "--port", "0", "--data", data.string()}, "",
+      10s);
 }
 
 struct Load {
@@ -61,6 +61,7 @@ Load incr_until_killed(ServerProcess& server, std::chrono::milliseconds kill_aft
   std::atomic<std::int64_t> acknowledged{0};
   std::atomic<int> unexpected{0};
   std::vector<std::thread> clients;
+  clients.reserve(kClients);
   for (int c = 0; c < kClients; ++c) {
     clients.emplace_back([&] {
       try {

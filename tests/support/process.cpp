@@ -1,13 +1,13 @@
 #include "support/process.hpp"
 
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
-#include <fmt/core.h>
 #include <fstream>
 #include <regex>
 #include <sstream>

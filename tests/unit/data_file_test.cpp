@@ -52,9 +52,9 @@ TEST(Crc32c, MatchesTheStandardCheckValue) {
 }
 
 TEST(DataFile, SlotRoundTripsEveryValue) {
-  for (const std::int64_t value : {std::int64_t{0}, std::int64_t{1}, std::int64_t{-1},
-                                   std::numeric_limits<std::int64_t>::max(),
-                                   std::numeric_limits<std::int64_t>::min()}) {
+  for (const std::int64_t value :
+       {std::int64_t{0}, std::int64_t{1}, std::int64_t{-1},
+        std::numeric_limits<std::int64_t>::max(), std::numeric_limits<std::int64_t>::min()}) {
     for (const std::uint64_t generation : {std::uint64_t{2}, std::uint64_t{3}, ~std::uint64_t{0}}) {
       const SlotBytes bytes = encode_slot({generation, value});
       const DecodedSlot decoded = decode_slot(bytes, slot_index(generation));
@@ -85,7 +85,8 @@ TEST(DataFile, NewFileHoldsZeroInBothSlots) {
 }
 
 TEST(DataFile, NewestValidSlotWinsInEitherPosition) {
-  for (const std::uint64_t generation : {std::uint64_t{2}, std::uint64_t{3}, std::uint64_t{1000001}}) {
+  for (const std::uint64_t generation :
+       {std::uint64_t{2}, std::uint64_t{3}, std::uint64_t{1000001}}) {
     const Recovery recovery = recover(image_with(generation, 42, 41));
     ASSERT_TRUE(recovery.ok());
     EXPECT_EQ(recovery.newest.value, 42);
@@ -102,8 +103,8 @@ TEST(DataFile, EmptyFileIsRejected) {
 
 TEST(DataFile, TruncatedOrLongerFileIsRejected) {
   const FileImage image = image_with(5, 7, 6);
-  for (const std::size_t size : {std::size_t{1}, kSlotBytes, kSlotStride, kSlotStride + kSlotBytes,
-                                 kDataFileBytes - 1}) {
+  for (const std::size_t size :
+       {std::size_t{1}, kSlotBytes, kSlotStride, kSlotStride + kSlotBytes, kDataFileBytes - 1}) {
     const Recovery recovery = recover(std::span<const std::byte>(image).first(size));
     EXPECT_EQ(recovery.status, FileStatus::kWrongSize) << size;
     EXPECT_NE(describe(recovery).find(std::to_string(size) + " bytes"), std::string::npos);
@@ -161,8 +162,7 @@ TEST(DataFile, WrongVersionIsRejectedAndNamed) {
   EXPECT_EQ(recovery.status, FileStatus::kNoValidSlot);
   EXPECT_EQ(recovery.slots[0].status, SlotStatus::kBadVersion);
   EXPECT_EQ(recovery.slots[0].version, 2U);
-  EXPECT_NE(describe(recovery).find("version 2 (this server reads version 1)"),
-            std::string::npos);
+  EXPECT_NE(describe(recovery).find("version 2 (this server reads version 1)"), std::string::npos);
 }
 
 TEST(DataFile, WrongVersionInOneSlotFallsBackToTheOther) {

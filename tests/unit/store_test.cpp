@@ -1,7 +1,5 @@
 // The file store: what survives a restart, how seqs and durability move, and what a failing
 // write or sync does (docs/storage.md). Faults come from a FileOps that tests control.
-#include "store/file_store.hpp"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/file_store.hpp"
 #include "support/process.hpp"
 
 namespace count {
@@ -75,7 +74,8 @@ class FaultyFileOps final : public FileOps {
       std::unique_lock lock(plan_->mutex);
       ++plan_->syncs_entered;
       plan_->changed.notify_all();
-      plan_->changed.wait(lock, [&] { return !plan_->hold_syncs; });
+      // Bounded, so that a failing test cannot hang its store's destructor.
+      plan_->changed.wait_for(lock, 10s, [&] { return !plan_->hold_syncs; });
     }
     if (n == plan_->fail_sync_at) return plan_->error;
     return real_.fdatasync(fd);
@@ -326,6 +326,7 @@ TEST_F(FileStoreTest, MutationsDuringASyncShareTheNextOne) {
   const Seq first = store->add(1).seq;
   ASSERT_TRUE(plan_->wait_for_sync_entered(1));
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 250; ++i) store->add(1);
@@ -348,6 +349,7 @@ TEST_F(FileStoreTest, ConcurrentWaitingWritersAreAllDurableAndCounted) {
   constexpr int kThreads = 4;
   constexpr int kPerThread = 300;
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   std::atomic<int> not_durable{0};
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
