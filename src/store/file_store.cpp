@@ -131,7 +131,17 @@ FileStore::FileStore(FileStoreOptions options)
       .interval = options.interval,
       .generation = recovery.newest.generation,
       .latest = [this] { return get(); },
-      .on_failure = std::move(options.on_failure),
+      .on_failure =
+          [this, handler = std::move(options.on_failure)](const std::string& message) {
+            last_acknowledgeable_seq_.store(applied_seq_.load(std::memory_order_acquire),
+                                            std::memory_order_relaxed);
+            failed_.store(true, std::memory_order_release);
+            if (handler) {
+              handler(message);
+            } else {
+              fmt::print(stderr, "{}\n", message);
+            }
+          },
   });
 }
 
@@ -157,10 +167,14 @@ Snapshot FileStore::get() const {
   return {value_, applied_seq_.load(std::memory_order_relaxed)};
 }
 
-// Under everysec and never, replies do not wait for the disk: everything applied counts.
+// Under everysec and never, replies do not wait for the disk: everything applied counts,
+// until the disk fails.
 Seq FileStore::durable_seq() const {
-  return policy_ == FsyncPolicy::kAlways ? committer_->synced_seq()
-                                         : applied_seq_.load(std::memory_order_acquire);
+  if (policy_ == FsyncPolicy::kAlways) return committer_->synced_seq();
+  if (failed_.load(std::memory_order_acquire)) {
+    return last_acknowledgeable_seq_.load(std::memory_order_relaxed);
+  }
+  return applied_seq_.load(std::memory_order_acquire);
 }
 
 void FileStore::on_durable(std::function<void()> listener) {

@@ -79,6 +79,10 @@ class FileStore final : public Store {
   std::int64_t value_ = 0;
   // Seq of the last mutation applied; written under mutex_, read without it by durable_seq().
   std::atomic<Seq> applied_seq_{0};
+  // Set on the committer's thread when a write or sync failed: under everysec and never,
+  // durable_seq() stays at what was applied then, so that no later mutation is acknowledged.
+  std::atomic<bool> failed_{false};
+  std::atomic<Seq> last_acknowledgeable_seq_{0};
 
   // Declared last: its thread stops before the members it reads go away.
   std::optional<Committer> committer_;

@@ -470,6 +470,20 @@ TEST_F(FileStoreTest, FailedSyncAtCloseIsReported) {
   EXPECT_NE(failures_.first().find("fdatasync failed"), std::string::npos);
 }
 
+TEST_F(FileStoreTest, AfterAFailureUnderEverySecNothingMoreIsAcknowledged) {
+  auto store = open(FsyncPolicy::kEverySec);
+  plan_->fail_sync_at = 1;
+  plan_->armed = true;
+  const Applied before = store->add(1);
+  EXPECT_GE(store->durable_seq(), before.seq);
+  ASSERT_TRUE(failures_.wait());
+  const Seq frozen = store->durable_seq();
+  const Applied after = store->add(1);
+  EXPECT_GT(after.seq, frozen);
+  EXPECT_EQ(store->durable_seq(), frozen);
+  EXPECT_FALSE(store->close());
+}
+
 TEST(FsyncPolicy, ParsesItsThreeNames) {
   FsyncPolicy policy = FsyncPolicy::kNever;
   EXPECT_TRUE(parse_fsync_policy("always", policy));
