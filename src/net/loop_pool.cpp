@@ -8,10 +8,11 @@
 
 namespace count {
 
-// A loop runs on one thread only; the hint lets Asio take its single-thread paths. Other
-// threads still post to it safely.
+// A loop runs on one thread only, and every socket and timer operation of a loop happens on
+// that thread (connections are handed over as plain descriptors and registered there). So
+// the reactor's per-descriptor locks can go; posting from other threads stays safe.
 Loop::Loop()
-    : context_(1),
+    : context_(ASIO_CONCURRENCY_HINT_UNSAFE_IO),
       durable_signal_(context_.get_executor(), std::chrono::steady_clock::time_point::max()) {
   work_.emplace(context_.get_executor());
 }
