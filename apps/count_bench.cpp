@@ -2,11 +2,10 @@
 // the three can be compared with one tool. Parses flags and prints results; the work is in
 // src/loadgen/. Exit status: 0 when every reply and the counter check are right, 1 when a
 // check failed, 2 for a bad command line or a server that cannot be reached.
+#include <fmt/core.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <fmt/core.h>
-
 #include <csignal>
 #include <optional>
 #include <string>
@@ -93,8 +92,8 @@ void print_json(const Settings& s, const count::CommandMix& mix, const count::Lo
       json_string(s.protocol), json_string(s.load.host), s.load.port, s.load.connections,
       s.load.threads, s.load.pipeline, json_string(mix.text()), s.add_value,
       json_string(s.load.requests > 0 ? "requests" : "duration"),
-      s.load.requests > 0 ? 0.0 : s.warmup_s, r.window.count(), r.sent, r.measured,
-      r.throughput(), micros(h.value_at_quantile(0.50)), micros(h.value_at_quantile(0.99)),
+      s.load.requests > 0 ? 0.0 : s.warmup_s, r.window.count(), r.sent, r.measured, r.throughput(),
+      micros(h.value_at_quantile(0.50)), micros(h.value_at_quantile(0.99)),
       micros(h.value_at_quantile(0.999)), micros(h.max()), h.mean() / 1000.0, r.good,
       r.error_replies, r.unexpected, r.lost_in_flight, r.lost_mutations, r.broken_connections,
       r.timed_out, r.acked.incr, r.acked.decr, r.acked.add, counter_json,
@@ -112,18 +111,19 @@ void print_table(const Settings& s, const count::CommandMix& mix, const count::L
   if (s.load.requests > 0) {
     fmt::print("  {:<12} {} requests in {:.3f} s\n", "run", r.sent, r.window.count());
   } else {
-    fmt::print("  {:<12} {:.3f} s measured after {:.3f} s of warm-up ({} requests in all)\n",
-               "run", r.window.count(), s.warmup_s, r.sent);
+    fmt::print("  {:<12} {:.3f} s measured after {:.3f} s of warm-up ({} requests in all)\n", "run",
+               r.window.count(), s.warmup_s, r.sent);
   }
   fmt::print("  {:<12} {:.0f} requests/s\n", "throughput", r.throughput());
-  fmt::print("  {:<12} {:>10} {:>10} {:>10} {:>10} {:>10}\n", "latency (us)", "p50", "p99",
-             "p99.9", "max", "mean");
+  fmt::print("  {:<12} {:>10} {:>10} {:>10} {:>10} {:>10}\n", "latency (us)", "p50", "p99", "p99.9",
+             "max", "mean");
   fmt::print("  {:<12} {:>10.1f} {:>10.1f} {:>10.1f} {:>10.1f} {:>10.1f}\n", "",
              micros(h.value_at_quantile(0.50)), micros(h.value_at_quantile(0.99)),
              micros(h.value_at_quantile(0.999)), micros(h.max()), h.mean() / 1000.0);
-  fmt::print("  {:<12} {} good, {} error, {} unexpected, {} lost in flight, {} broken connection{}\n",
-             "replies", r.good, r.error_replies, r.unexpected, r.lost_in_flight,
-             r.broken_connections, r.broken_connections == 1 ? "" : "s");
+  fmt::print(
+      "  {:<12} {} good, {} error, {} unexpected, {} lost in flight, {} broken connection{}\n",
+      "replies", r.good, r.error_replies, r.unexpected, r.lost_in_flight, r.broken_connections,
+      r.broken_connections == 1 ? "" : "s");
   if (!counter.wanted) {
     fmt::print("  {:<12} not checked (--no-counter-check)\n", "counter");
   } else if (counter.check) {
@@ -167,8 +167,9 @@ int main(int argc, char** argv) {
   app.add_option("--ratio", s.ratio, "Command mix: incr, decr, add, get, e.g. incr:get=9:1")
       ->capture_default_str();
   app.add_option("--add-value", s.add_value, "The N of `add N`")->capture_default_str();
-  app.add_option("--protocol", s.protocol, "Wire protocol: line (count-server), resp (Redis), "
-                                           "memcache (memcached)")
+  app.add_option("--protocol", s.protocol,
+                 "Wire protocol: line (count-server), resp (Redis), "
+                 "memcache (memcached)")
       ->check(CLI::IsMember({"line", "resp", "memcache"}))
       ->capture_default_str();
   app.add_option("--key", s.key, "The key holding the counter (resp, memcache)")
@@ -194,8 +195,8 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "count-bench: bad --ratio '{}': {}\n", s.ratio, error);
     return kExitUsage;
   }
-  const std::optional<count::Codec> codec = count::Codec::make(
-      *count::protocol_from_name(s.protocol), s.key, s.add_value, *mix, error);
+  const std::optional<count::Codec> codec =
+      count::Codec::make(*count::protocol_from_name(s.protocol), s.key, s.add_value, *mix, error);
   if (!codec) {
     fmt::print(stderr, "count-bench: {}\n", error);
     return kExitUsage;
@@ -241,8 +242,8 @@ int main(int argc, char** argv) {
     if (counter.before) {
       try {
         counter.after = count::read_counter(s.load.host, s.load.port, *codec, probe_timeout);
-        counter.check = count::check_counter(*counter.before, *counter.after, result.acked,
-                                             s.add_value);
+        counter.check =
+            count::check_counter(*counter.before, *counter.after, result.acked, s.add_value);
         if (result.lost_mutations > 0 && !counter.check->ok) {
           counter.check->message += fmt::format(
               " ({} mutation(s) were in flight on broken connections)", result.lost_mutations);
@@ -263,8 +264,10 @@ int main(int argc, char** argv) {
     print_table(s, *mix, result, counter);
   }
   if (!result.first_problem.empty()) {
-    fmt::print(stderr, "count-bench: FAILED: {} error reply(s), {} unexpected, {} lost in flight; first: {}\n",
-               result.error_replies, result.unexpected, result.lost_in_flight, result.first_problem);
+    fmt::print(
+        stderr,
+        "count-bench: FAILED: {} error reply(s), {} unexpected, {} lost in flight; first: {}\n",
+        result.error_replies, result.unexpected, result.lost_in_flight, result.first_problem);
   }
   if (counter.wanted && !counter.passed()) {
     fmt::print(stderr, "count-bench: FAILED: {}\n",

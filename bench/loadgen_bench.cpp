@@ -33,9 +33,12 @@ void BM_ParseReply(benchmark::State& state, count::WireProtocol protocol, std::s
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK_CAPTURE(BM_ParseReply, line_ok, count::WireProtocol::kLine, std::string("ok\n"));
-BENCHMARK_CAPTURE(BM_ParseReply, line_val, count::WireProtocol::kLine, std::string("val -123456\n"));
-BENCHMARK_CAPTURE(BM_ParseReply, resp_integer, count::WireProtocol::kResp, std::string(":123456\r\n"));
-BENCHMARK_CAPTURE(BM_ParseReply, resp_bulk, count::WireProtocol::kResp, std::string("$6\r\n123456\r\n"));
+BENCHMARK_CAPTURE(BM_ParseReply, line_val, count::WireProtocol::kLine,
+                  std::string("val -123456\n"));
+BENCHMARK_CAPTURE(BM_ParseReply, resp_integer, count::WireProtocol::kResp,
+                  std::string(":123456\r\n"));
+BENCHMARK_CAPTURE(BM_ParseReply, resp_bulk, count::WireProtocol::kResp,
+                  std::string("$6\r\n123456\r\n"));
 BENCHMARK_CAPTURE(BM_ParseReply, memcache_value, count::WireProtocol::kMemcache,
                   std::string("VALUE counter 0 6\r\n123456\r\nEND\r\n"));
 

@@ -3,6 +3,7 @@
 // state but unsent replies. It is a measuring stick, never a counter server.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -10,8 +11,6 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <fmt/core.h>
-
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -105,7 +104,8 @@ class OkServer {
       if (put > 0) peer.pending.erase(0, static_cast<std::size_t>(put));
     }
     epoll_event event{};
-    event.events = EPOLLIN | EPOLLRDHUP | (peer.pending.empty() ? 0U : static_cast<std::uint32_t>(EPOLLOUT));
+    event.events =
+        EPOLLIN | EPOLLRDHUP | (peer.pending.empty() ? 0U : static_cast<std::uint32_t>(EPOLLOUT));
     event.data.fd = fd;
     ::epoll_ctl(epoll_, EPOLL_CTL_MOD, fd, &event);
     return true;

@@ -43,11 +43,12 @@ void BM_LineSplitterSmallPieces(benchmark::State& state) {
   std::size_t lines = 0;
   for (auto _ : state) {
     for (std::size_t at = 0; at < bytes.size(); at += 7) {
-      splitter.feed(bytes.substr(at, 7), [&lines](count::LineSplitter::Event, std::string_view line) {
-        benchmark::DoNotOptimize(line.data());
-        ++lines;
-        return true;
-      });
+      splitter.feed(bytes.substr(at, 7),
+                    [&lines](count::LineSplitter::Event, std::string_view line) {
+                      benchmark::DoNotOptimize(line.data());
+                      ++lines;
+                      return true;
+                    });
     }
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(lines));

@@ -33,8 +33,8 @@ std::optional<Line> next_line(std::string_view bytes, bool strip_cr) {
 
 // An unsigned decimal as memcached writes it, within int64.
 std::optional<std::int64_t> parse_plain_number(std::string_view text) {
-  if (text.empty() || !std::all_of(text.begin(), text.end(),
-                                   [](char c) { return c >= '0' && c <= '9'; })) {
+  if (text.empty() ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     return std::nullopt;
   }
   return parse_int64(text);
@@ -42,9 +42,9 @@ std::optional<std::int64_t> parse_plain_number(std::string_view text) {
 
 bool key_is_storable(std::string_view key) {
   // memcached: at most 250 bytes, no control characters nor spaces.
-  return !key.empty() && key.size() <= 250 &&
-         std::none_of(key.begin(), key.end(),
-                      [](char c) { return static_cast<unsigned char>(c) <= ' ' || c == 0x7f; });
+  return !key.empty() && key.size() <= 250 && std::none_of(key.begin(), key.end(), [](char c) {
+    return static_cast<unsigned char>(c) <= ' ' || c == 0x7f;
+  });
 }
 
 std::string resp_command(std::initializer_list<std::string_view> words) {
@@ -62,9 +62,12 @@ std::string resp_command(std::initializer_list<std::string_view> words) {
 
 std::string_view protocol_name(WireProtocol protocol) {
   switch (protocol) {
-    case WireProtocol::kLine: return "line";
-    case WireProtocol::kResp: return "resp";
-    case WireProtocol::kMemcache: return "memcache";
+    case WireProtocol::kLine:
+      return "line";
+    case WireProtocol::kResp:
+      return "resp";
+    case WireProtocol::kMemcache:
+      return "memcache";
   }
   return "?";
 }
@@ -132,9 +135,12 @@ std::size_t Codec::max_request_bytes() const {
 
 WireReply Codec::parse(std::string_view bytes) const {
   switch (protocol_) {
-    case WireProtocol::kLine: return parse_line(bytes);
-    case WireProtocol::kResp: return parse_resp(bytes);
-    case WireProtocol::kMemcache: return parse_memcache(bytes);
+    case WireProtocol::kLine:
+      return parse_line(bytes);
+    case WireProtocol::kResp:
+      return parse_resp(bytes);
+    case WireProtocol::kMemcache:
+      return parse_memcache(bytes);
   }
   return reply(Kind::kBroken, bytes.size());
 }
@@ -147,10 +153,14 @@ WireReply Codec::parse_line(std::string_view bytes) const {
   const std::optional<Reply> parsed = parse_reply(line->text);
   if (!parsed) return reply(Kind::kMalformed, line->consumed);
   switch (parsed->kind) {
-    case Reply::Kind::kOk: return reply(Kind::kOk, line->consumed);
-    case Reply::Kind::kVal: return reply(Kind::kInteger, line->consumed, parsed->value);
-    case Reply::Kind::kErr: return reply(Kind::kError, line->consumed);
-    case Reply::Kind::kQuit: return reply(Kind::kMalformed, line->consumed);
+    case Reply::Kind::kOk:
+      return reply(Kind::kOk, line->consumed);
+    case Reply::Kind::kVal:
+      return reply(Kind::kInteger, line->consumed, parsed->value);
+    case Reply::Kind::kErr:
+      return reply(Kind::kError, line->consumed);
+    case Reply::Kind::kQuit:
+      return reply(Kind::kMalformed, line->consumed);
   }
   return reply(Kind::kMalformed, line->consumed);
 }
@@ -163,10 +173,13 @@ WireReply Codec::parse_resp(std::string_view bytes) const {
   if (line->text.empty()) return reply(Kind::kBroken, line->consumed);
   const std::string_view body = line->text.substr(1);
   switch (line->text.front()) {
-    case '+': return reply(Kind::kOk, line->consumed);
-    case '-': return reply(Kind::kError, line->consumed);
+    case '+':
+      return reply(Kind::kOk, line->consumed);
+    case '-':
+      return reply(Kind::kError, line->consumed);
     case ':':
-      if (const auto value = parse_int64(body)) return reply(Kind::kInteger, line->consumed, *value);
+      if (const auto value = parse_int64(body))
+        return reply(Kind::kInteger, line->consumed, *value);
       return reply(Kind::kMalformed, line->consumed);
     case '$': {
       if (body == "-1") return reply(Kind::kNil, line->consumed);
@@ -177,7 +190,8 @@ WireReply Codec::parse_resp(std::string_view bytes) const {
       const std::size_t size = static_cast<std::size_t>(*length);
       const std::size_t total = line->consumed + size + 2;
       if (bytes.size() < total) return need_more();
-      if (bytes.substr(line->consumed + size, 2) != "\r\n") return reply(Kind::kBroken, bytes.size());
+      if (bytes.substr(line->consumed + size, 2) != "\r\n")
+        return reply(Kind::kBroken, bytes.size());
       if (const auto value = parse_int64(bytes.substr(line->consumed, size))) {
         return reply(Kind::kInteger, total, *value);
       }
@@ -228,11 +242,14 @@ WireReply Codec::parse_memcache(std::string_view bytes) const {
 
 Verdict Codec::judge(Op op, const WireReply& wire) const {
   switch (wire.kind) {
-    case Kind::kError: return Verdict::kErrorReply;
+    case Kind::kError:
+      return Verdict::kErrorReply;
     case Kind::kNeedMore:
     case Kind::kMalformed:
-    case Kind::kBroken: return Verdict::kUnexpected;
-    default: break;
+    case Kind::kBroken:
+      return Verdict::kUnexpected;
+    default:
+      break;
   }
   if (op == Op::kGet) return value_of(wire) ? Verdict::kGood : Verdict::kUnexpected;
   // Our protocol acknowledges a mutation with "ok"; Redis and memcached with the new value.

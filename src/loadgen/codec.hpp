@@ -33,8 +33,8 @@ struct WireReply {
   };
 
   Kind kind = Kind::kNeedMore;
-  std::int64_t value = 0;     // for kInteger
-  std::size_t consumed = 0;   // bytes of this reply; 0 for kNeedMore
+  std::int64_t value = 0;    // for kInteger
+  std::size_t consumed = 0;  // bytes of this reply; 0 for kNeedMore
 };
 
 // What a reply means for the request it answers.

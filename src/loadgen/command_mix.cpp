@@ -28,10 +28,14 @@ std::vector<std::string_view> split(std::string_view text, char separator) {
 
 std::string_view op_name(Op op) {
   switch (op) {
-    case Op::kIncr: return "incr";
-    case Op::kDecr: return "decr";
-    case Op::kAdd: return "add";
-    case Op::kGet: return "get";
+    case Op::kIncr:
+      return "incr";
+    case Op::kDecr:
+      return "decr";
+    case Op::kAdd:
+      return "add";
+    case Op::kGet:
+      return "get";
   }
   return "?";
 }

@@ -7,7 +7,8 @@ namespace count {
 namespace {
 
 std::optional<std::int64_t> to_int64(std::uint64_t count) {
-  if (count > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return std::nullopt;
+  if (count > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+    return std::nullopt;
   return static_cast<std::int64_t>(count);
 }
 
@@ -34,8 +35,8 @@ CounterCheck check_counter(std::int64_t before, std::int64_t after, const Acknow
   if (!__builtin_sub_overflow(after, before, &actual)) check.actual_delta = actual;
 
   const std::string acked_text = "acknowledged incr " + std::to_string(acked.incr) + ", decr " +
-                                 std::to_string(acked.decr) + ", add " +
-                                 std::to_string(acked.add) + " x " + std::to_string(add_value);
+                                 std::to_string(acked.decr) + ", add " + std::to_string(acked.add) +
+                                 " x " + std::to_string(add_value);
   if (!check.expected_delta || !check.actual_delta) {
     check.message = "counter check impossible: the movement does not fit in 64 bits (before " +
                     std::to_string(before) + ", after " + std::to_string(after) + ", " +

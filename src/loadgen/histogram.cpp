@@ -7,7 +7,9 @@
 
 namespace count {
 
-std::size_t Histogram::bucket_count() { return bucket_of(std::numeric_limits<std::uint64_t>::max()) + 1; }
+std::size_t Histogram::bucket_count() {
+  return bucket_of(std::numeric_limits<std::uint64_t>::max()) + 1;
+}
 
 Histogram::Histogram() : counts_(bucket_count(), 0) {}
 

@@ -6,12 +6,6 @@
 #include <poll.h>
 
 #include <algorithm>
-#include <atomic>
-#include <cstring>
-#include <memory>
-#include <thread>
-#include <vector>
-
 #include <asio/co_spawn.hpp>
 #include <asio/connect.hpp>
 #include <asio/detached.hpp>
@@ -21,6 +15,11 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <thread>
+#include <vector>
 
 namespace count {
 namespace {
@@ -56,7 +55,7 @@ void connect_to(tcp::socket& socket, const tcp::resolver::results_type& endpoint
 
 // The timing of a run, fixed before the first request and read-only afterwards.
 struct Schedule {
-  bool by_count = false;         // -n: a budget of requests; otherwise by time
+  bool by_count = false;  // -n: a budget of requests; otherwise by time
   Clock::time_point start;
   Clock::time_point measure_from;  // end of the warm-up
   Clock::time_point stop_at;       // no request is sent from here on (by time)
@@ -64,37 +63,42 @@ struct Schedule {
 
 // One connection: the socket, its input buffer, and the ring of requests in flight.
 struct Connection {
-  Connection(asio::io_context& io, std::size_t pipeline, std::size_t max_request, std::size_t first_op)
+  Connection(asio::io_context& io, std::size_t pipeline, std::size_t max_request,
+             std::size_t first_op)
       : socket(io), input(kInputBytes), sent_at(pipeline), sent_op(pipeline), mix_pos(first_op) {
     output.reserve(pipeline * max_request);
   }
 
   tcp::socket socket;
   std::vector<char> input;
-  std::size_t input_begin = 0;  // first byte not yet parsed
-  std::size_t input_end = 0;    // one past the last byte read
-  std::string output;           // requests of the next write
+  std::size_t input_begin = 0;             // first byte not yet parsed
+  std::size_t input_end = 0;               // one past the last byte read
+  std::string output;                      // requests of the next write
   std::vector<Clock::time_point> sent_at;  // ring, one slot per request in flight
   std::vector<Op> sent_op;                 // ring, beside sent_at
-  std::size_t ring_head = 0;    // oldest request in flight
+  std::size_t ring_head = 0;               // oldest request in flight
   std::size_t in_flight = 0;
-  std::size_t mix_pos;          // position in the command mix's cycle
+  std::size_t mix_pos;  // position in the command mix's cycle
 };
 
 class Worker {
  public:
   Worker(const LoadOptions& options, const Codec& codec, const CommandMix& mix,
          const Schedule& schedule, std::uint64_t budget)
-      : options_(options), codec_(codec), mix_(mix), schedule_(schedule), budget_(budget),
+      : options_(options),
+        codec_(codec),
+        mix_(mix),
+        schedule_(schedule),
+        budget_(budget),
         watchdog_(io_) {}
 
   // Opens `count` connections on this worker's context; the first request of each starts
   // at a different point of the mix. Throws ConnectError.
   void open(unsigned count, const tcp::resolver::results_type& endpoints, std::size_t first_index) {
     for (unsigned i = 0; i < count; ++i) {
-      auto connection = std::make_unique<Connection>(io_, options_.pipeline,
-                                                     codec_.max_request_bytes(),
-                                                     (first_index + i) * 7919 % mix_.cycle_length());
+      auto connection =
+          std::make_unique<Connection>(io_, options_.pipeline, codec_.max_request_bytes(),
+                                       (first_index + i) * 7919 % mix_.cycle_length());
       connect_to(connection->socket, endpoints, options_.host, options_.port);
       connections_.push_back(std::move(connection));
     }
@@ -168,7 +172,8 @@ class Worker {
   // Takes every whole reply out of the input buffer. False when the stream broke.
   bool consume(Connection& c, Clock::time_point at) {
     const std::size_t depth = c.sent_at.size();
-    const bool measured = schedule_.by_count || (at >= schedule_.measure_from && at <= schedule_.stop_at);
+    const bool measured =
+        schedule_.by_count || (at >= schedule_.measure_from && at <= schedule_.stop_at);
     std::uint64_t taken = 0;
     bool intact = true;
     for (;;) {
@@ -256,10 +261,14 @@ class Worker {
   static std::string printable(std::string_view bytes) {
     std::string text;
     for (const char ch : bytes.substr(0, 80)) {
-      if (ch == '\r') text += "\\r";
-      else if (ch == '\n') text += "\\n";
-      else if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) >= 0x7f) text += '?';
-      else text += ch;
+      if (ch == '\r')
+        text += "\\r";
+      else if (ch == '\n')
+        text += "\\n";
+      else if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) >= 0x7f)
+        text += '?';
+      else
+        text += ch;
     }
     if (bytes.size() > 80) text += "...";
     return text;
@@ -317,7 +326,8 @@ WireReply transact(const std::string& host, std::uint16_t port, const Codec& cod
       received.resize(std::min(received.size(), reply.consumed));
       return reply;
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) throw ProbeError("no reply from " + where(host, port) + " in time");
     pollfd wait{socket.native_handle(), POLLIN, 0};
     ::poll(&wait, 1, static_cast<int>(left.count()));
@@ -352,7 +362,8 @@ LoadResult LoadGenerator::run(const std::function<void(const Progress&)>& on_pro
       std::uint64_t budget = 0;
       for (unsigned i = 0; i < share; ++i) {
         const std::size_t index = opened + i;
-        budget += options_.requests / connections + (index < options_.requests % connections ? 1 : 0);
+        budget +=
+            options_.requests / connections + (index < options_.requests % connections ? 1 : 0);
       }
       workers.push_back(std::make_unique<Worker>(options_, codec_, mix_, schedule, budget));
       workers.back()->open(share, endpoints, opened);
@@ -361,9 +372,10 @@ LoadResult LoadGenerator::run(const std::function<void(const Progress&)>& on_pro
   }
 
   schedule.start = Clock::now();
-  schedule.measure_from =
-      schedule.start + std::chrono::duration_cast<Clock::duration>(schedule.by_count ? Seconds{0} : options_.warmup);
-  schedule.stop_at = schedule.measure_from + std::chrono::duration_cast<Clock::duration>(options_.duration);
+  schedule.measure_from = schedule.start + std::chrono::duration_cast<Clock::duration>(
+                                               schedule.by_count ? Seconds{0} : options_.warmup);
+  schedule.stop_at =
+      schedule.measure_from + std::chrono::duration_cast<Clock::duration>(options_.duration);
 
   std::vector<std::thread> running;
   running.reserve(workers.size());
@@ -425,7 +437,8 @@ std::int64_t read_counter(const std::string& host, std::uint16_t port, const Cod
   std::string received;
   const WireReply reply = transact(host, port, codec, codec.request(Op::kGet), timeout, received);
   if (const auto value = codec.value_of(reply)) return *value;
-  while (!received.empty() && (received.back() == '\n' || received.back() == '\r')) received.pop_back();
+  while (!received.empty() && (received.back() == '\n' || received.back() == '\r'))
+    received.pop_back();
   throw ProbeError("reading the counter on " + where(host, port) + ": the server answered '" +
                    received + "' to " + std::string(op_name(Op::kGet)) + ", which is not a value");
 }

@@ -35,8 +35,8 @@ struct LoadOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 4444;
   unsigned connections = 50;
-  unsigned threads = 1;      // at most `connections` are used
-  unsigned pipeline = 1;     // requests in flight per connection
+  unsigned threads = 1;        // at most `connections` are used
+  unsigned pipeline = 1;       // requests in flight per connection
   std::uint64_t requests = 0;  // in all; 0: run for `duration` after `warmup`
   Seconds duration{0};
   Seconds warmup{0};
@@ -53,14 +53,14 @@ struct Progress {
 };
 
 struct LoadResult {
-  Histogram latency_ns;          // replies received inside the measured window
-  std::uint64_t measured = 0;    // how many those are
-  Seconds window{0};             // the measured window: -d, or first send to last reply
-  std::uint64_t sent = 0;        // every request, warm-up included
-  std::uint64_t good = 0;        // replies of the right kind
+  Histogram latency_ns;        // replies received inside the measured window
+  std::uint64_t measured = 0;  // how many those are
+  Seconds window{0};           // the measured window: -d, or first send to last reply
+  std::uint64_t sent = 0;      // every request, warm-up included
+  std::uint64_t good = 0;      // replies of the right kind
   std::uint64_t error_replies = 0;
-  std::uint64_t unexpected = 0;  // wrong kind, malformed, or a reply nobody asked for
-  Acknowledged acked;            // mutations acknowledged, warm-up included
+  std::uint64_t unexpected = 0;      // wrong kind, malformed, or a reply nobody asked for
+  Acknowledged acked;                // mutations acknowledged, warm-up included
   std::uint64_t lost_in_flight = 0;  // requests whose connection broke before the reply
   std::uint64_t lost_mutations = 0;  // of those, mutations: the server may or may not have run them
   unsigned broken_connections = 0;
@@ -89,8 +89,8 @@ class LoadGenerator {
 
  private:
   LoadOptions options_;
-  const Codec& codec_;      // owned by the caller
-  const CommandMix& mix_;   // owned by the caller
+  const Codec& codec_;     // owned by the caller
+  const CommandMix& mix_;  // owned by the caller
 };
 
 // On a connection of its own: sends the codec's setup request, if any, and checks its

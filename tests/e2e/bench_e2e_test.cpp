@@ -2,9 +2,9 @@
 // answers ok to everything) and a server that loses updates make it fail; Redis and
 // memcached, when installed, pass through their own protocols. Every process started here
 // is stopped by PID; every wait is bounded.
-#include <gtest/gtest.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <spawn.h>
@@ -32,7 +32,8 @@ namespace {
 using namespace std::chrono_literals;
 
 RunResult bench(std::uint16_t port, std::vector<std::string> args) {
-  std::vector<std::string> argv{binary("count-bench"), "-h", "127.0.0.1", "-p", std::to_string(port)};
+  std::vector<std::string> argv{binary("count-bench"), "-h", "127.0.0.1", "-p",
+                                std::to_string(port)};
   argv.insert(argv.end(), args.begin(), args.end());
   return run(argv, {}, 60s);
 }
@@ -100,7 +101,8 @@ class OtherServer {
       std::this_thread::sleep_for(10ms);
     }
     stop();
-    throw std::runtime_error(argv[0] + " did not start listening: " + slurp(dir_.path() / "stderr"));
+    throw std::runtime_error(argv[0] +
+                             " did not start listening: " + slurp(dir_.path() / "stderr"));
   }
   ~OtherServer() { stop(); }
   OtherServer(const OtherServer&) = delete;
@@ -196,8 +198,9 @@ class ForgetfulServer {
 
 TEST(BenchE2E, AgainstCountServerEveryReplyAndTheCounterCheckPass) {
   ServerProcess server({"--in-memory"});
-  const RunResult result = bench(server.port(), {"-n", "3000", "-c", "4", "-P", "4", "--ratio",
-                                                 "incr:decr:add:get=4:1:2:1", "--add-value", "-3", "--json"});
+  const RunResult result =
+      bench(server.port(), {"-n", "3000", "-c", "4", "-P", "4", "--ratio",
+                            "incr:decr:add:get=4:1:2:1", "--add-value", "-3", "--json"});
   EXPECT_EQ(result.status, 0) << result.out << result.err;
   EXPECT_NE(result.out.find("\"passed\":true"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("\"ok\":true"), std::string::npos) << result.out;
@@ -212,8 +215,8 @@ TEST(BenchE2E, AgainstCountServerEveryReplyAndTheCounterCheckPass) {
 
 TEST(BenchE2E, ByDurationWithThreadsAndWarmUpPasses) {
   ServerProcess server({"--in-memory"});
-  const RunResult result = bench(server.port(), {"-d", "0.5", "--warmup", "0.2", "-c", "6",
-                                                 "-t", "2", "-P", "8", "--ratio", "incr:get=9:1"});
+  const RunResult result = bench(server.port(), {"-d", "0.5", "--warmup", "0.2", "-c", "6", "-t",
+                                                 "2", "-P", "8", "--ratio", "incr:get=9:1"});
   EXPECT_EQ(result.status, 0) << result.out << result.err;
   EXPECT_NE(result.out.find("counter check passed"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("requests/s"), std::string::npos) << result.out;
@@ -222,7 +225,8 @@ TEST(BenchE2E, ByDurationWithThreadsAndWarmUpPasses) {
 TEST(BenchE2E, AgainstOkServerAMixWithGetFails) {
   if (!std::filesystem::exists(binary("ok-server"))) GTEST_SKIP() << "ok-server is not built";
   OtherServer ok_server({binary("ok-server"), "--bind", "127.0.0.1", "--port", "0"}, 0);
-  const RunResult result = bench(ok_server.port(), {"-n", "500", "-c", "2", "--ratio", "incr:get=9:1"});
+  const RunResult result =
+      bench(ok_server.port(), {"-n", "500", "-c", "2", "--ratio", "incr:get=9:1"});
   EXPECT_EQ(result.status, 1) << result.out << result.err;
   EXPECT_NE(result.err.find("unexpected reply to get"), std::string::npos) << result.err;
 }
@@ -230,7 +234,8 @@ TEST(BenchE2E, AgainstOkServerAMixWithGetFails) {
 TEST(BenchE2E, AgainstOkServerIncrWithoutCounterCheckIsTheCeilingRun) {
   if (!std::filesystem::exists(binary("ok-server"))) GTEST_SKIP() << "ok-server is not built";
   OtherServer ok_server({binary("ok-server"), "--bind", "127.0.0.1", "--port", "0"}, 0);
-  const RunResult result = bench(ok_server.port(), {"-n", "2000", "-c", "3", "-P", "16", "--no-counter-check"});
+  const RunResult result =
+      bench(ok_server.port(), {"-n", "2000", "-c", "3", "-P", "16", "--no-counter-check"});
   EXPECT_EQ(result.status, 0) << result.out << result.err;
   // With the check, its counter cannot be read: a failure.
   EXPECT_EQ(bench(ok_server.port(), {"-n", "100", "-c", "1"}).status, 1);
@@ -259,20 +264,23 @@ TEST(BenchE2E, NoServerExitsTwo) {
 TEST(BenchE2E, UsageErrorsExitTwo) {
   EXPECT_EQ(run({binary("count-bench"), "--ratio", "incr:bogus=1:1"}).status, 2);
   EXPECT_EQ(run({binary("count-bench"), "-n", "5", "-d", "1"}).status, 2);
-  const RunResult memcache = run({binary("count-bench"), "--protocol", "memcache", "--ratio", "incr:decr=1:1"});
+  const RunResult memcache =
+      run({binary("count-bench"), "--protocol", "memcache", "--ratio", "incr:decr=1:1"});
   EXPECT_EQ(memcache.status, 2);
   EXPECT_NE(memcache.err.find("decr"), std::string::npos) << memcache.err;
   EXPECT_EQ(run({binary("count-bench"), "--help"}).status, 0);
 }
 
 TEST(BenchE2E, RedisPassesThroughResp) {
-  if (!std::filesystem::exists("/usr/bin/redis-server")) GTEST_SKIP() << "redis-server is not installed";
+  if (!std::filesystem::exists("/usr/bin/redis-server"))
+    GTEST_SKIP() << "redis-server is not installed";
   const std::uint16_t port = free_port();
   OtherServer redis({"/usr/bin/redis-server", "--bind", "127.0.0.1", "--port", std::to_string(port),
                      "--save", "", "--appendonly", "no"},
                     port);
-  const RunResult result = bench(redis.port(), {"--protocol", "resp", "-n", "2000", "-c", "3", "-P", "4",
-                                                "--ratio", "incr:decr:add:get=4:1:2:1", "--add-value", "-9"});
+  const RunResult result =
+      bench(redis.port(), {"--protocol", "resp", "-n", "2000", "-c", "3", "-P", "4", "--ratio",
+                           "incr:decr:add:get=4:1:2:1", "--add-value", "-9"});
   EXPECT_EQ(result.status, 0) << result.out << result.err;
   EXPECT_NE(result.out.find("counter check passed"), std::string::npos) << result.out;
 }
@@ -280,12 +288,12 @@ TEST(BenchE2E, RedisPassesThroughResp) {
 TEST(BenchE2E, MemcachedPassesThroughItsTextProtocol) {
   if (!std::filesystem::exists("/usr/bin/memcached")) GTEST_SKIP() << "memcached is not installed";
   const std::uint16_t port = free_port();
-  OtherServer memcached({"/usr/bin/memcached", "-l", "127.0.0.1", "-p", std::to_string(port), "-U", "0",
-                         "-u", "root"},
+  OtherServer memcached({"/usr/bin/memcached", "-l", "127.0.0.1", "-p", std::to_string(port), "-U",
+                         "0", "-u", "root"},
                         port);
-  const RunResult result = bench(memcached.port(), {"--protocol", "memcache", "-n", "2000", "-c", "3",
-                                                    "-P", "4", "--ratio", "incr:add:get=4:2:1",
-                                                    "--add-value", "5"});
+  const RunResult result =
+      bench(memcached.port(), {"--protocol", "memcache", "-n", "2000", "-c", "3", "-P", "4",
+                               "--ratio", "incr:add:get=4:2:1", "--add-value", "5"});
   EXPECT_EQ(result.status, 0) << result.out << result.err;
   EXPECT_NE(result.out.find("counter check passed"), std::string::npos) << result.out;
 }

@@ -35,8 +35,10 @@ TEST(Histogram, EveryValueFallsInsideItsBucketAndBucketsAreNarrow) {
     ASSERT_LT(bucket, Histogram::bucket_count()) << v;
     ASSERT_LE(Histogram::bucket_low(bucket), v) << v;
     ASSERT_GE(Histogram::bucket_high(bucket), v) << v;
-    const double width = static_cast<double>(Histogram::bucket_high(bucket) - Histogram::bucket_low(bucket)) + 1.0;
-    ASSERT_LE(width / 2.0, std::max(1.0, static_cast<double>(v) * Histogram::kMaxRelativeError)) << v;
+    const double width =
+        static_cast<double>(Histogram::bucket_high(bucket) - Histogram::bucket_low(bucket)) + 1.0;
+    ASSERT_LE(width / 2.0, std::max(1.0, static_cast<double>(v) * Histogram::kMaxRelativeError))
+        << v;
   }
 }
 
@@ -83,9 +85,12 @@ TEST(Histogram, UniformQuantilesAreWithinOnePercent) {
   expect_quantiles_within_error(sample);
   Histogram histogram;
   for (const std::uint64_t v : sample) histogram.record(v);
-  EXPECT_NEAR(static_cast<double>(histogram.value_at_quantile(0.5)), 50000.0 * 37, 50000.0 * 37 * 0.01);
-  EXPECT_NEAR(static_cast<double>(histogram.value_at_quantile(0.99)), 99000.0 * 37, 99000.0 * 37 * 0.01);
-  EXPECT_NEAR(static_cast<double>(histogram.value_at_quantile(0.999)), 99900.0 * 37, 99900.0 * 37 * 0.01);
+  EXPECT_NEAR(static_cast<double>(histogram.value_at_quantile(0.5)), 50000.0 * 37,
+              50000.0 * 37 * 0.01);
+  EXPECT_NEAR(static_cast<double>(histogram.value_at_quantile(0.99)), 99000.0 * 37,
+              99000.0 * 37 * 0.01);
+  EXPECT_NEAR(static_cast<double>(histogram.value_at_quantile(0.999)), 99900.0 * 37,
+              99900.0 * 37 * 0.01);
   EXPECT_EQ(histogram.max(), 100000U * 37);
 }
 
@@ -230,8 +235,12 @@ TEST(Codec, LineRequestsAreOurProtocol) {
 TEST(Codec, LineRepliesParseAtEverySplit) {
   const Codec codec = make_codec(WireProtocol::kLine);
   expect_same_at_every_split(codec, "ok\nval -42\nerr\nval 9223372036854775807\nquit\nbogus\nok\n",
-                             {{K::kOk, 0}, {K::kInteger, -42}, {K::kError, 0},
-                              {K::kInteger, INT64_MAX}, {K::kMalformed, 0}, {K::kMalformed, 0},
+                             {{K::kOk, 0},
+                              {K::kInteger, -42},
+                              {K::kError, 0},
+                              {K::kInteger, INT64_MAX},
+                              {K::kMalformed, 0},
+                              {K::kMalformed, 0},
                               {K::kOk, 0}});
 }
 
@@ -269,9 +278,16 @@ TEST(Codec, RespRequestsAreArraysOfBulkStrings) {
 TEST(Codec, RespRepliesParseAtEverySplit) {
   const Codec codec = make_codec(WireProtocol::kResp);
   expect_same_at_every_split(
-      codec, ":1\r\n:-9\r\n$2\r\n17\r\n$-1\r\n-ERR value is not an integer\r\n+OK\r\n$3\r\nabc\r\n:5\r\n",
-      {{K::kInteger, 1}, {K::kInteger, -9}, {K::kInteger, 17}, {K::kNil, 0}, {K::kError, 0},
-       {K::kOk, 0}, {K::kMalformed, 0}, {K::kInteger, 5}});
+      codec,
+      ":1\r\n:-9\r\n$2\r\n17\r\n$-1\r\n-ERR value is not an integer\r\n+OK\r\n$3\r\nabc\r\n:5\r\n",
+      {{K::kInteger, 1},
+       {K::kInteger, -9},
+       {K::kInteger, 17},
+       {K::kNil, 0},
+       {K::kError, 0},
+       {K::kOk, 0},
+       {K::kMalformed, 0},
+       {K::kInteger, 5}});
 }
 
 TEST(Codec, RespJudgesEachRequestsReply) {
@@ -306,11 +322,21 @@ TEST(Codec, MemcacheRepliesParseAtEverySplit) {
   expect_same_at_every_split(
       codec,
       "STORED\r\n7\r\nVALUE counter 0 2\r\n42\r\nEND\r\nEND\r\nNOT_FOUND\r\nERROR\r\n"
-      "CLIENT_ERROR cannot increment or decrement non-numeric value\r\nVALUE counter 0 1\r\nx\r\nEND\r\n"
+      "CLIENT_ERROR cannot increment or decrement non-numeric value\r\nVALUE counter 0 "
+      "1\r\nx\r\nEND\r\n"
       "SERVER_ERROR out of memory\r\n18446744073709551615\r\nDELETED\r\n8\r\n",
-      {{K::kOk, 0}, {K::kInteger, 7}, {K::kInteger, 42}, {K::kNil, 0}, {K::kError, 0},
-       {K::kError, 0}, {K::kError, 0}, {K::kMalformed, 0}, {K::kError, 0},
-       {K::kMalformed, 0}, {K::kMalformed, 0}, {K::kInteger, 8}});
+      {{K::kOk, 0},
+       {K::kInteger, 7},
+       {K::kInteger, 42},
+       {K::kNil, 0},
+       {K::kError, 0},
+       {K::kError, 0},
+       {K::kError, 0},
+       {K::kMalformed, 0},
+       {K::kError, 0},
+       {K::kMalformed, 0},
+       {K::kMalformed, 0},
+       {K::kInteger, 8}});
 }
 
 TEST(Codec, MemcacheJudgesEachRequestsReply) {
@@ -319,7 +345,8 @@ TEST(Codec, MemcacheJudgesEachRequestsReply) {
   EXPECT_EQ(codec.judge(Op::kAdd, codec.parse("17\r\n")), Verdict::kGood);
   EXPECT_EQ(codec.judge(Op::kIncr, codec.parse("NOT_FOUND\r\n")), Verdict::kErrorReply);
   EXPECT_EQ(codec.judge(Op::kIncr, codec.parse("STORED\r\n")), Verdict::kUnexpected);
-  EXPECT_EQ(codec.judge(Op::kGet, codec.parse("VALUE counter 0 2\r\n12\r\nEND\r\n")), Verdict::kGood);
+  EXPECT_EQ(codec.judge(Op::kGet, codec.parse("VALUE counter 0 2\r\n12\r\nEND\r\n")),
+            Verdict::kGood);
   // The key was set before the run: a missing key means the value was lost.
   EXPECT_EQ(codec.judge(Op::kGet, codec.parse("END\r\n")), Verdict::kUnexpected);
 }
