@@ -13,7 +13,7 @@ Reply handle_get(const Request& /*request*/, Store& store) {
 
 Reply add_and_reply(Store& store, std::int64_t delta) {
   const Applied applied = store.add(delta);
-  return applied.ok ? Reply::ok(applied.seq) : Reply::err();
+  return applied.ok ? Reply::ok(applied.seq) : Reply::err(applied.seq);
 }
 
 Reply handle_incr(const Request& /*request*/, Store& store) { return add_and_reply(store, 1); }

@@ -22,7 +22,9 @@ struct Reply {
 
   static Reply ok(Seq seq) { return {Kind::kOk, 0, seq}; }
   static Reply val(std::int64_t value, Seq seq) { return {Kind::kVal, value, seq}; }
-  static Reply err() { return {Kind::kErr, 0, 0}; }
+  // A refused mutation's err carries the seq of the state it was judged against: it tells
+  // the client something about that state, so it waits for it like a `val` would.
+  static Reply err(Seq seq = 0) { return {Kind::kErr, 0, seq}; }
   static Reply quit() { return {Kind::kQuit, 0, 0}; }
 
   friend bool operator==(const Reply&, const Reply&) = default;

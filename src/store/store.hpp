@@ -9,8 +9,8 @@
 
 namespace count {
 
-// The result of a mutation. seq numbers the state it produced; its reply may leave once
-// durable_seq() has reached seq.
+// The result of a mutation. seq numbers the state it produced (or, when refused, the state
+// it was judged against); its reply may leave once durable_seq() has reached seq.
 struct Applied {
   bool ok = false;  // false: the result would leave the int64 range, nothing changed
   std::int64_t value = 0;

@@ -93,6 +93,32 @@ TEST(CommandsRange, AddReachesBothEndsExactly) {
   EXPECT_EQ(execute_line("get", store), Reply::val(kMin, 0));
 }
 
+// A store whose mutations all land at seq 41 (refused ones judged at 40), to see which seq
+// each reply carries.
+class SeqStore final : public Store {
+ public:
+  Applied add(std::int64_t delta) override {
+    return delta > 0 ? Applied{true, 1, 41} : Applied{false, 0, 40};
+  }
+  Snapshot get() const override { return {1, 41}; }
+  Seq durable_seq() const override { return 0; }
+  void on_durable(std::function<void()> /*listener*/) override {}
+  bool close() override { return true; }
+};
+
+TEST(CommandSeq, RepliesCarryTheSeqOfTheStateTheyReveal) {
+  SeqStore store;
+  EXPECT_EQ(execute_line("incr", store), Reply::ok(41));
+  EXPECT_EQ(execute_line("get", store), Reply::val(1, 41));
+  // A refused mutation tells the value is at an end of the range: that state must be durable
+  // before the err leaves.
+  EXPECT_EQ(execute_line("decr", store).seq, 40U);
+  EXPECT_EQ(execute_line("add -3", store).seq, 40U);
+  // A malformed request reveals nothing.
+  EXPECT_EQ(execute_line("add x", store).seq, 0U);
+  EXPECT_EQ(execute_line("bogus", store).seq, 0U);
+}
+
 TEST(CommandTable, EveryCommandIsFoundByNameInAnyCase) {
   for (const CommandSpec& spec : command_table()) {
     EXPECT_EQ(find_command(spec.name), &spec);
