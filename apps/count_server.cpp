@@ -35,6 +35,8 @@ constexpr int kExitUsage = 2;
 int main(int argc, char** argv) {
   count::ServerOptions options;
   options.threads = std::max(1U, std::thread::hardware_concurrency());
+  // Clients on this machine need cores too: half the loops serve them (docs/performance.md).
+  options.local_threads = std::max(1U, options.threads / 2);
   bool in_memory = false;
   std::string data_path = "count.data";
   std::string fsync = "always";
@@ -47,6 +49,11 @@ int main(int argc, char** argv) {
   app.add_option("--threads", options.threads, "Event loops, one thread each")
       ->check(CLI::Range(1U, 256U))
       ->capture_default_str();
+  auto* local_threads =
+      app.add_option("--local-threads", options.local_threads,
+                     "Of those, how many serve clients on this machine (loopback); default: "
+                     "half, at least 1")
+          ->check(CLI::Range(1U, 256U));
   app.add_option("--max-connections", options.max_connections,
                  "Open connections at most; past it a new one gets `err` and is closed")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
@@ -70,6 +77,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     fmt::print(stderr, "count-server: {} (see --help)\n", e.what());
+    return kExitUsage;
+  }
+  if (local_threads->count() == 0) options.local_threads = std::max(1U, options.threads / 2);
+  if (options.local_threads > options.threads) {
+    fmt::print(stderr, "count-server: --local-threads ({}) is more than --threads ({}) (see --help)\n",
+               options.local_threads, options.threads);
     return kExitUsage;
   }
 
@@ -100,9 +113,9 @@ int main(int argc, char** argv) {
 
   try {
     count::Server server(options, std::move(store));
-    fmt::print(stderr, "count-server: listening on {}:{} ({} event loop{}, {})\n",
+    fmt::print(stderr, "count-server: listening on {}:{} ({} event loop{}, {} for local clients, {})\n",
                options.bind_address, server.local_port(), options.threads,
-               options.threads == 1 ? "" : "s", store_name);
+               options.threads == 1 ? "" : "s", options.local_threads, store_name);
     const bool closed = server.run();
     fmt::print(stderr, "count-server: stopped\n");
     return closed ? 0 : kExitFailure;

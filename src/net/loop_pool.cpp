@@ -64,7 +64,8 @@ void Loop::shut_down() {
 
 void Loop::run() { context_.run(); }
 
-LoopPool::LoopPool(unsigned loops) {
+LoopPool::LoopPool(unsigned loops, unsigned local_loops)
+    : local_loops_(std::clamp(local_loops, 1U, std::max(loops, 1U))) {
   loops_.reserve(std::max(loops, 1U));
   for (unsigned i = 0; i < std::max(loops, 1U); ++i) loops_.push_back(std::make_unique<Loop>());
 }
@@ -74,9 +75,11 @@ LoopPool::~LoopPool() {
   join();
 }
 
-Loop& LoopPool::next() {
-  Loop& loop = *loops_[next_];
-  next_ = (next_ + 1) % loops_.size();
+Loop& LoopPool::next(bool local_client) {
+  std::size_t& next = local_client ? next_local_ : next_remote_;
+  const std::size_t count = local_client ? local_loops_ : loops_.size();
+  Loop& loop = *loops_[next % count];
+  next = (next + 1) % count;
   return loop;
 }
 

@@ -83,16 +83,19 @@ class Loop {
       durable_signal_;
 };
 
-// The loops and their threads. Sessions are spread over the loops in turn.
+// The loops and their threads. Sessions are spread over the loops in turn: a remote client's
+// over every loop, a client on this machine's over the first `local_loops` only (see
+// docs/performance.md: such a client needs cores of its own, and loops that wake on every
+// core take them from it).
 class LoopPool {
  public:
-  explicit LoopPool(unsigned loops);
+  LoopPool(unsigned loops, unsigned local_loops);
   ~LoopPool();
 
   std::size_t size() const { return loops_.size(); }
   Loop& at(std::size_t index) { return *loops_[index]; }
   // The loop for the next session; only the accepting thread calls it.
-  Loop& next();
+  Loop& next(bool local_client);
 
   // Starts one thread per loop; each calls on_exit when its loop returns.
   void start(const std::function<void()>& on_exit);
@@ -102,7 +105,9 @@ class LoopPool {
  private:
   std::vector<std::unique_ptr<Loop>> loops_;
   std::vector<std::thread> threads_;
-  std::size_t next_ = 0;
+  std::size_t local_loops_;
+  std::size_t next_remote_ = 0;
+  std::size_t next_local_ = 0;
 };
 
 }  // namespace count

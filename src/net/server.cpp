@@ -1,6 +1,8 @@
 #include "net/server.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -55,6 +57,20 @@ class ConnectionSlot {
   std::atomic<std::size_t>* count_;  // owned by the server
 };
 
+// True for a peer on this machine: 127.0.0.0/8, ::1, or ::ffff:127.0.0.0/104.
+bool is_loopback(const sockaddr_storage& peer) {
+  if (peer.ss_family == AF_INET) {
+    const auto& v4 = reinterpret_cast<const sockaddr_in&>(peer);
+    return (ntohl(v4.sin_addr.s_addr) >> 24) == 127;
+  }
+  if (peer.ss_family == AF_INET6) {
+    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(peer);
+    return IN6_IS_ADDR_LOOPBACK(&v6.sin6_addr) ||
+           (IN6_IS_ADDR_V4MAPPED(&v6.sin6_addr) && v6.sin6_addr.s6_addr[12] == 127);
+  }
+  return false;
+}
+
 // Lets the process hold as many descriptors as the connection limit needs, up to the hard limit.
 void raise_descriptor_limit(std::size_t max_connections) {
   rlimit limit{};
@@ -76,7 +92,7 @@ void raise_descriptor_limit(std::size_t max_connections) {
 Server::Server(const ServerOptions& options, std::unique_ptr<Store> store)
     : options_(options),
       store_(std::move(store)),
-      loops_(options.threads),
+      loops_(options.threads, options.local_threads),
       acceptor_(loops_.at(0).context()),
       signals_(loops_.at(0).context(), SIGINT, SIGTERM),
       accept_retry_(loops_.at(0).context()),
@@ -151,15 +167,17 @@ asio::awaitable<void> Server::accept_loop() {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
     // Take every connection that is waiting: one wake-up, many accepts.
     for (;;) {
-      const int fd = ::accept4(acceptor_.native_handle(), nullptr, nullptr,
-                               SOCK_NONBLOCK | SOCK_CLOEXEC);
+      sockaddr_storage peer{};
+      socklen_t peer_length = sizeof peer;
+      const int fd = ::accept4(acceptor_.native_handle(), reinterpret_cast<sockaddr*>(&peer),
+                               &peer_length, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd >= 0) {
         if (connections_.load(std::memory_order_relaxed) >= options_.max_connections) {
           refuse(fd);
           continue;
         }
         connections_.fetch_add(1, std::memory_order_relaxed);
-        Loop& loop = loops_.next();
+        Loop& loop = loops_.next(is_loopback(peer));
         asio::post(loop.context(), [this, &loop, owned = UniqueFd(fd)]() mutable {
           start_session(loop, owned.release());
         });

@@ -24,7 +24,8 @@ namespace count {
 struct ServerOptions {
   std::string bind_address = "127.0.0.1";
   std::uint16_t port = 4444;  // 0: any free port, see local_port()
-  unsigned threads = 1;
+  unsigned threads = 1;        // event loops, one thread each
+  unsigned local_threads = 1;  // of those, the loops that serve clients on this machine
   std::size_t max_connections = 10000;
   // At shutdown, how long sessions get to send their last replies before they are cut.
   std::chrono::milliseconds shutdown_grace{3000};

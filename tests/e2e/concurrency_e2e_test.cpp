@@ -14,7 +14,7 @@ namespace count::test {
 namespace {
 
 TEST(ConcurrencyE2E, ThirtyTwoClientsWithMixedMutationsEndExact) {
-  ServerProcess server({"--in-memory", "--threads", "2"});
+  ServerProcess server({"--in-memory", "--threads", "2", "--local-threads", "2"});
   constexpr int kClients = 32;
   constexpr int kBatches = 20;
   // One batch: 10 incr, 3 decr, add 7, add -2, pipelined. Net +12.
@@ -45,8 +45,9 @@ TEST(ConcurrencyE2E, ThirtyTwoClientsWithMixedMutationsEndExact) {
 }
 
 TEST(ConcurrencyE2E, AnAcknowledgedMutationIsSeenByEveryLaterGetOnAnyConnection) {
-  ServerProcess server({"--in-memory", "--threads", "2"});
-  // Connections are spread over the loops in turn, so these two sit on different threads.
+  ServerProcess server({"--in-memory", "--threads", "2", "--local-threads", "2"});
+  // With both loops serving local clients, connections alternate between the loops, so
+  // these two sit on different threads.
   Client writer = server.connect();
   Client reader = server.connect();
   for (int i = 1; i <= 2000; ++i) {
@@ -56,7 +57,7 @@ TEST(ConcurrencyE2E, AnAcknowledgedMutationIsSeenByEveryLaterGetOnAnyConnection)
 }
 
 TEST(ConcurrencyE2E, ConcurrentReadersNeverSeeTheValueGoBack) {
-  ServerProcess server({"--in-memory", "--threads", "2"});
+  ServerProcess server({"--in-memory", "--threads", "2", "--local-threads", "2"});
   std::atomic<bool> done{false};
   std::atomic<int> regressions{0};
   std::thread writer([&] {
