@@ -5,6 +5,7 @@
 #include <asio/post.hpp>
 
 #include "net/session.hpp"
+#include "store/store.hpp"
 
 namespace count {
 
@@ -35,6 +36,17 @@ void Loop::detach(Session& session) {
 }
 
 void Loop::await_durable(Session& session) { durable_waiters_.push_back(&session); }
+
+// A handler posted now runs after the completions this turn of the loop has already queued:
+// the sessions whose sockets were ready together are all served before the commit.
+void Loop::commit_after_this_turn(Store& store) {
+  if (commit_posted_) return;
+  commit_posted_ = true;
+  asio::post(context_, [this, &store] {
+    commit_posted_ = false;
+    store.commit();
+  });
+}
 
 void Loop::notify_durable() {
   if (durable_notice_posted_.exchange(true, std::memory_order_acq_rel)) return;

@@ -21,6 +21,7 @@
 namespace count {
 
 class Session;
+class Store;
 
 // How many bytes a session reads from its socket at a time. Bounds what one read can make
 // a slow reader's queue grow by (at most ~6 reply bytes per request byte).
@@ -54,6 +55,10 @@ class Loop {
     return durable_signal_;
   }
 
+  // Asks `store` to commit once the sessions that are ready in this turn of the loop have
+  // been served, so that one disk sync covers all of their mutations.
+  void commit_after_this_turn(Store& store);
+
   // Any thread: durable_seq advanced; wakes the sessions that wait for it.
   void notify_durable();
 
@@ -74,6 +79,7 @@ class Loop {
   Session* sessions_ = nullptr;  // a list through Session::next_; each owned by its coroutine
   std::vector<Session*> durable_waiters_;
   bool stopping_ = false;
+  bool commit_posted_ = false;
   std::atomic<bool> durable_notice_posted_{false};  // any thread: one notice in flight at most
   // Last, so that they are destroyed first: the sessions still waiting detach from the
   // members above as they are destroyed.

@@ -145,6 +145,7 @@ void Session::serve_end_of_stream() {
 // Replies of one batch leave in one write. The common case, nothing queued before and
 // nothing to wait for, writes straight from the loop's scratch buffer.
 void Session::queue_replies(std::string& replies, Seq seq) {
+  if (seq > store_.durable_seq()) loop_.commit_after_this_turn(store_);
   std::string_view rest{replies};
   if (!failed_ && outbox_.empty() && seq <= store_.durable_seq()) {
     asio::error_code ec;

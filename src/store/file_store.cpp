@@ -158,8 +158,13 @@ Applied FileStore::add(std::int64_t delta) {
     applied_seq_.store(seq + 1, std::memory_order_release);
     applied = {true, value_, seq + 1};
   }
-  if (policy_ == FsyncPolicy::kAlways) committer_->wake();
   return applied;
+}
+
+// Under everysec and never the committer keeps its own clock; under always it syncs as soon
+// as a batch ends, and on its own again after each sync while mutations keep coming.
+void FileStore::commit() {
+  if (policy_ == FsyncPolicy::kAlways) committer_->wake();
 }
 
 Snapshot FileStore::get() const {

@@ -51,6 +51,7 @@ class FileStore final : public Store {
 
   Applied add(std::int64_t delta) override;
   Snapshot get() const override;
+  void commit() override;
   Seq durable_seq() const override;
   void on_durable(std::function<void()> listener) override;
   // Writes and syncs the final value (every policy), stops the committer, and closes the

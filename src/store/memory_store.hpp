@@ -13,6 +13,7 @@ class MemoryStore final : public Store {
 
   Applied add(std::int64_t delta) override;
   Snapshot get() const override { return {counter_.load(), 0}; }
+  void commit() override {}
   Seq durable_seq() const override { return 0; }
   void on_durable(std::function<void()> /*listener*/) override {}
   bool close() override { return true; }

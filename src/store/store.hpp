@@ -30,6 +30,11 @@ class Store {
   virtual Applied add(std::int64_t delta) = 0;
   virtual Snapshot get() const = 0;
 
+  // The caller has applied a batch of mutations (the requests of one turn of its event
+  // loop): start making them durable. Mutations alone do not start a disk sync, so that one
+  // sync covers the whole batch rather than its first mutation. Any thread; never blocks.
+  virtual void commit() = 0;
+
   // Replies that depend on a seq up to this one may leave.
   virtual Seq durable_seq() const = 0;
 

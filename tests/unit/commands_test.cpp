@@ -101,6 +101,7 @@ class SeqStore final : public Store {
     return delta > 0 ? Applied{true, 1, 41} : Applied{false, 0, 40};
   }
   Snapshot get() const override { return {1, 41}; }
+  void commit() override {}
   Seq durable_seq() const override { return 0; }
   void on_durable(std::function<void()> /*listener*/) override {}
   bool close() override { return true; }

@@ -299,6 +299,7 @@ TEST_F(FileStoreTest, SeqsGrowAndDurabilityFollowsUnderAlways) {
     // Never ahead of what was applied.
     EXPECT_LE(store->durable_seq(), applied.seq);
   }
+  store->commit();
   const Snapshot snapshot = store->get();
   EXPECT_EQ(snapshot.value, 50 * 51 / 2);
   EXPECT_EQ(snapshot.seq, last);
@@ -324,6 +325,7 @@ TEST_F(FileStoreTest, MutationsDuringASyncShareTheNextOne) {
   plan_->hold_syncs = true;
   plan_->armed = true;
   const Seq first = store->add(1).seq;
+  store->commit();
   ASSERT_TRUE(plan_->wait_for_sync_entered(1));
   std::vector<std::thread> threads;
   threads.reserve(4);
@@ -355,6 +357,7 @@ TEST_F(FileStoreTest, ConcurrentWaitingWritersAreAllDurableAndCounted) {
     threads.emplace_back([&] {
       for (int i = 0; i < kPerThread; ++i) {
         const Seq seq = store->add(1).seq;
+        store->commit();
         // As a session does: the next request only after this reply could leave.
         if (!eventually([&] { return store->durable_seq() >= seq; })) ++not_durable;
       }
@@ -373,6 +376,7 @@ TEST_F(FileStoreTest, FailedWriteIsReportedAndNothingBecomesDurable) {
   plan_->fail_write_at = 1;
   plan_->armed = true;
   const Seq seq = store->add(7).seq;
+  store->commit();
   ASSERT_TRUE(failures_.wait());
   const std::string message = failures_.first();
   EXPECT_NE(message.find(data().string()), std::string::npos) << message;
@@ -395,8 +399,10 @@ TEST_F(FileStoreTest, FailedSyncLeavesDurabilityAtTheLastGoodBatch) {
   plan_->error = ENOSPC;
   plan_->armed = true;
   const Seq good = store->add(1).seq;
+  store->commit();
   ASSERT_TRUE(eventually([&] { return store->durable_seq() >= good; }));
   const Seq lost = store->add(1).seq;
+  store->commit();
   ASSERT_TRUE(failures_.wait());
   const std::string message = failures_.first();
   EXPECT_NE(message.find("fdatasync failed: No space left on device"), std::string::npos)
@@ -419,8 +425,10 @@ TEST_F(FileStoreTest, ShortWriteIsAFailureAndTheFileStillReadsTheLastDurableValu
     plan_->short_write_at = 2;
     plan_->armed = true;
     const Seq good = store->add(40).seq;
+    store->commit();
     ASSERT_TRUE(eventually([&] { return store->durable_seq() >= good; }));
     store->add(2);
+    store->commit();
     ASSERT_TRUE(failures_.wait());
     EXPECT_NE(failures_.first().find("was short: 10 of 28 bytes written"), std::string::npos)
         << failures_.first();
