@@ -28,15 +28,6 @@ std::int64_t value_of(const ServerProcess& server) {
   return std::stoll(reply.substr(4));
 }
 
-std::string read_bytes(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const std::filesystem::path& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-}
 
 // Runs count-server on `data` expecting it to refuse to start.
 RunResult start_expecting_failure(const std::filesystem::path& data) {
@@ -169,7 +160,7 @@ TEST(DurabilityE2E, CorruptDataFileStopsTheStartAndIsLeftUnchanged) {
   }
   EXPECT_EQ(server.stop(SIGTERM), 0);
   const std::filesystem::path data = server.data_path();
-  const std::string good = read_bytes(data);
+  const std::string good = read_file(data);
   ASSERT_EQ(good.size(), 8192U);
 
   std::string flipped = good;
@@ -177,15 +168,15 @@ TEST(DurabilityE2E, CorruptDataFileStopsTheStartAndIsLeftUnchanged) {
   flipped[4096] ^= 0x40;  // slot 1's magic
   for (const std::string& bad :
        {flipped, std::string(), good.substr(0, 4000), std::string(8192, '\x5a')}) {
-    write_bytes(data, bad);
+    write_file(data, bad);
     const RunResult result = start_expecting_failure(data);
     EXPECT_EQ(result.status, 1) << result.err;
     EXPECT_NE(result.err.find("data file " + data.string() + ": corrupt"), std::string::npos)
         << result.err;
     EXPECT_EQ(result.err.find("listening"), std::string::npos) << result.err;
-    EXPECT_EQ(read_bytes(data), bad);
+    EXPECT_EQ(read_file(data), bad);
   }
-  write_bytes(data, good);
+  write_file(data, good);
   server.restart();
   EXPECT_EQ(value_of(server), 77);
 }

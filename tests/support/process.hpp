@@ -18,6 +18,10 @@ namespace count::test {
 // Path of a binary in the build folder, e.g. binary("count-server").
 std::string binary(const std::string& name);
 
+// A whole file's bytes ("" when it cannot be read), and a file replaced by `bytes`.
+std::string read_file(const std::filesystem::path& path);
+void write_file(const std::filesystem::path& path, const std::string& bytes);
+
 // A fresh folder under the system's temporary folder, removed with the object.
 class TempDir {
  public:

@@ -21,7 +21,9 @@ namespace count {
 namespace {
 
 using namespace std::chrono_literals;
+using test::read_file;
 using test::TempDir;
+using test::write_file;
 
 // What the faulty file operations do, shared between a test and the store that owns them.
 // Counts and faults apply only once armed, so that opening the store is not affected.
@@ -113,15 +115,6 @@ struct FailureLog {
   }
 };
 
-std::string read_bytes(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const std::filesystem::path& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-}
 
 // Polls `condition` for up to 10 s.
 template <typename Condition>
@@ -216,26 +209,26 @@ TEST_F(FileStoreTest, MissingFolderIsAClearErrorAndCreatesNothing) {
 
 TEST_F(FileStoreTest, CorruptFileIsRefusedAndLeftUntouched) {
   { open()->add(5); }
-  std::string bytes = read_bytes(data());
+  std::string bytes = read_file(data());
   bytes[slot_offset(0) + kValueOffset] ^= 1;
   bytes[slot_offset(1) + kGenerationOffset] ^= 1;
-  write_bytes(data(), bytes);
+  write_file(data(), bytes);
 
   const std::string error = open_error();
   EXPECT_NE(error.find(data().string()), std::string::npos) << error;
   EXPECT_NE(error.find("corrupt"), std::string::npos) << error;
   EXPECT_NE(error.find("checksum mismatch"), std::string::npos) << error;
-  EXPECT_EQ(read_bytes(data()), bytes);
+  EXPECT_EQ(read_file(data()), bytes);
 }
 
 TEST_F(FileStoreTest, EmptyTruncatedOrForeignFileIsRefusedAndLeftUntouched) {
   for (const std::string& bytes :
        {std::string(), std::string(100, 'x'), std::string(kDataFileBytes, 'x'),
         std::string(kDataFileBytes + 1, '\0')}) {
-    write_bytes(data(), bytes);
+    write_file(data(), bytes);
     const std::string error = open_error();
     EXPECT_NE(error.find("corrupt"), std::string::npos) << error;
-    EXPECT_EQ(read_bytes(data()), bytes);
+    EXPECT_EQ(read_file(data()), bytes);
   }
 }
 
@@ -264,7 +257,7 @@ TEST_F(FileStoreTest, TornNewestSlotFallsBackToTheValueBefore) {
     EXPECT_TRUE(store->close());
   }
   // The newest slot (value 15) is cut short: the one before it (10) must win.
-  std::string bytes = read_bytes(data());
+  std::string bytes = read_file(data());
   const FileImage image = [&] {
     FileImage copy{};
     std::memcpy(copy.data(), bytes.data(), copy.size());
@@ -272,7 +265,7 @@ TEST_F(FileStoreTest, TornNewestSlotFallsBackToTheValueBefore) {
   }();
   const std::size_t newest = recover(image).newest_index;
   std::fill_n(bytes.begin() + static_cast<std::ptrdiff_t>(slot_offset(newest) + 12), 16, '\0');
-  write_bytes(data(), bytes);
+  write_file(data(), bytes);
   auto store = open();
   EXPECT_EQ(store->get().value, 10);
   EXPECT_NE(store->warning().find("one slot is invalid"), std::string::npos);
@@ -449,7 +442,7 @@ TEST_F(FileStoreTest, EverySecRepliesDoNotWaitAndTheBackgroundSyncCatchesUp) {
   EXPECT_TRUE(eventually([&] { return store->synced_seq() >= applied.seq; }));
   EXPECT_GE(plan_->syncs.load(), 1);
   FileImage image{};
-  const std::string bytes = read_bytes(data());
+  const std::string bytes = read_file(data());
   std::memcpy(image.data(), bytes.data(), image.size());
   EXPECT_EQ(recover(image).newest.value, 9);
 }
