@@ -25,7 +25,7 @@ class Store;
 
 // How many bytes a session reads from its socket at a time. Bounds what one read can make
 // a slow reader's queue grow by (at most ~6 reply bytes per request byte).
-inline constexpr std::size_t kReadChunkBytes = 16 * 1024;
+inline constexpr std::size_t kReadChunkBytes = std::size_t{16} * 1024;
 
 class Loop {
  public:

@@ -65,7 +65,7 @@ class Outbox {
   }
 
  private:
-  static constexpr std::size_t kCompactBytes = 16 * 1024;
+  static constexpr std::size_t kCompactBytes = std::size_t{16} * 1024;
 
   struct Mark {
     std::size_t end;  // bytes up to here need `seq`

@@ -23,7 +23,7 @@ using Socket = asio::basic_stream_socket<asio::ip::tcp, LoopExecutor>;
 
 // Past this many unsent reply bytes the session stops reading from its client, until the
 // client reads.
-inline constexpr std::size_t kMaxQueuedReplyBytes = 64 * 1024;
+inline constexpr std::size_t kMaxQueuedReplyBytes = std::size_t{64} * 1024;
 
 class Session {
  public:
