@@ -127,31 +127,20 @@ class OtherServer {
 // the server that loses updates, which count-bench must catch.
 class ForgetfulServer {
  public:
-  ForgetfulServer() {
-    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    ::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address);
-    ::listen(listener_, 64);
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
-    thread_ = std::thread([this] { serve(); });
-  }
+  ForgetfulServer() { thread_ = std::thread([this] { serve(); }); }
   ~ForgetfulServer() {
     stop_ = true;
     thread_.join();
-    for (const pollfd& p : polled_) ::close(p.fd);
+    for (std::size_t i = 1; i < polled_.size(); ++i) ::close(polled_[i].fd);
   }
   ForgetfulServer(const ForgetfulServer&) = delete;
   ForgetfulServer& operator=(const ForgetfulServer&) = delete;
 
-  std::uint16_t port() const { return port_; }
+  std::uint16_t port() const { return listener_.port(); }
 
  private:
   void serve() {
-    polled_.push_back({listener_, POLLIN, 0});
+    polled_.push_back({listener_.fd(), POLLIN, 0});
     std::vector<std::string> partial(1);
     const auto deadline = std::chrono::steady_clock::now() + 60s;
     while (!stop_ && std::chrono::steady_clock::now() < deadline) {
@@ -159,7 +148,7 @@ class ForgetfulServer {
       for (std::size_t i = polled_.size(); i-- > 0;) {
         if (polled_[i].revents == 0) continue;
         if (i == 0) {
-          const int fd = ::accept(listener_, nullptr, nullptr);
+          const int fd = ::accept(listener_.fd(), nullptr, nullptr);
           if (fd >= 0) {
             polled_.push_back({fd, POLLIN, 0});
             partial.emplace_back();
@@ -189,8 +178,7 @@ class ForgetfulServer {
     }
   }
 
-  int listener_ = -1;
-  std::uint16_t port_ = 0;
+  LoopbackListener listener_;
   std::vector<pollfd> polled_;  // [0] is the listener; touched only by thread_ after start
   std::atomic<bool> stop_{false};
   std::thread thread_;

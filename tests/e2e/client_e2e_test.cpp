@@ -94,33 +94,22 @@ TEST(ClientE2E, NoServerIsAClearMessageAndExitTwo) {
 class HangUpServer {
  public:
   HangUpServer() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
-    ::listen(fd_, 4);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
     thread_ = std::thread([this] {
-      pollfd ready{fd_, POLLIN, 0};
+      pollfd ready{listener_.fd(), POLLIN, 0};
       if (::poll(&ready, 1, 10000) <= 0) return;
-      const int connection = ::accept(fd_, nullptr, nullptr);
+      const int connection = ::accept(listener_.fd(), nullptr, nullptr);
       char buffer[64];
       [[maybe_unused]] const ssize_t n = ::recv(connection, buffer, sizeof buffer, 0);
       ::close(connection);
     });
   }
-  ~HangUpServer() {
-    thread_.join();
-    ::close(fd_);
-  }
-  std::uint16_t port() const { return port_; }
+  ~HangUpServer() { thread_.join(); }
+  HangUpServer(const HangUpServer&) = delete;
+  HangUpServer& operator=(const HangUpServer&) = delete;
+  std::uint16_t port() const { return listener_.port(); }
 
  private:
-  int fd_ = -1;
-  std::uint16_t port_ = 0;
+  LoopbackListener listener_{4};
   std::thread thread_;
 };
 

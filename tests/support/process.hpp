@@ -35,6 +35,21 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// A listening TCP socket on a free 127.0.0.1 port, for fake servers inside a test.
+class LoopbackListener {
+ public:
+  explicit LoopbackListener(int backlog = 64);
+  ~LoopbackListener();
+  LoopbackListener(const LoopbackListener&) = delete;
+  LoopbackListener& operator=(const LoopbackListener&) = delete;
+  int fd() const { return fd_; }
+  std::uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+};
+
 // A count-server on a free 127.0.0.1 port (it is started with --port 0 and says which).
 // Unless `args` name --data or --in-memory, it gets --data data_path(): a count.data in the
 // process's own temporary folder, so that no test writes into its working folder.
