@@ -60,7 +60,12 @@ void Loop::wake_durable_waiters() {
   durable_signal_.cancel();
   std::vector<Session*> waiters;
   waiters.swap(durable_waiters_);
-  for (Session* session : waiters) session->wake();
+  for (Session* session : waiters) {
+    // Off the list, so the flag goes: only a session still on it may be on it when it ends
+    // (detach() looks at the flag), and a dangling entry would be woken after its end.
+    session->awaiting_durable_ = false;
+    session->wake();
+  }
 }
 
 void Loop::shut_down() {

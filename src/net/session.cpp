@@ -30,7 +30,6 @@ Session::Session(Loop& loop, Socket socket, Store& store)
 Session::~Session() { loop_.detach(*this); }
 
 void Session::wake() {
-  awaiting_durable_ = false;
   asio::error_code ignored;
   socket_.cancel(ignored);
 }

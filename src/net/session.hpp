@@ -37,6 +37,7 @@ class Session {
   asio::awaitable<void, LoopExecutor> run();
 
   // Makes run() look again at its socket, its queue and the loop, if it waits on its socket.
+  // It leaves the session on the loop's list of durability waiters, if it is there.
   void wake();
 
  private:
