@@ -176,9 +176,10 @@ void Session::flush() {
 
 void Session::finish() {
   asio::error_code ignored;
-  if (quit_ && !failed_) {
-    // Say goodbye with a FIN after the last reply, and drop what the client sent after quit,
-    // so that closing does not reset the connection before the client reads the reply.
+  if ((quit_ || stop_reading_) && !failed_) {
+    // Say goodbye with a FIN after the last reply, and drop what the client sent after quit
+    // or after the server stopped reading: closing a socket with unread input resets the
+    // connection, and a reset can destroy replies the client has not read yet.
     socket_.shutdown(asio::socket_base::shutdown_send, ignored);
     std::array<char, 4096> discard{};
     for (int i = 0; i < 16; ++i) {
