@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "net/server.hpp"
+#include "net/signals.hpp"
 #include "store/file_store.hpp"
 #include "store/memory_store.hpp"
 
@@ -33,6 +34,9 @@ constexpr int kExitUsage = 2;
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First of all, before the data file's committer or any event loop starts a thread.
+  count::ServerSignals signals;
+
   count::ServerOptions options;
   options.threads = std::max(1U, std::thread::hardware_concurrency());
   // Clients on this machine need cores too: half the loops serve them (docs/performance.md).
@@ -116,7 +120,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "count-server: listening on {}:{} ({} event loop{}, {} for local clients, {})\n",
                options.bind_address, server.local_port(), options.threads,
                options.threads == 1 ? "" : "s", options.local_threads, store_name);
-    const bool closed = server.run();
+    const bool closed = server.run(signals);
     fmt::print(stderr, "count-server: stopped\n");
     return closed ? 0 : kExitFailure;
   } catch (const std::system_error& e) {

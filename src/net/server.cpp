@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,10 +14,12 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
+#include <array>
 #include <cerrno>
-#include <cstring>
 #include <csignal>
+#include <cstring>
 #include <fmt/core.h>
+#include <system_error>
 #include <utility>
 
 #include "net/session.hpp"
@@ -94,11 +98,12 @@ Server::Server(const ServerOptions& options, std::unique_ptr<Store> store)
       store_(std::move(store)),
       loops_(options.threads, options.local_threads),
       acceptor_(loops_.at(0).context()),
-      signals_(loops_.at(0).context(), SIGINT, SIGTERM),
       accept_retry_(loops_.at(0).context()),
       protocol_(asio::ip::make_address(options.bind_address).is_v6() ? asio::ip::tcp::v6()
                                                                       : asio::ip::tcp::v4()) {
   std::signal(SIGPIPE, SIG_IGN);
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
   raise_descriptor_limit(options_.max_connections);
 
   const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(options_.bind_address),
@@ -114,51 +119,83 @@ Server::Server(const ServerOptions& options, std::unique_ptr<Store> store)
   });
 }
 
-Server::~Server() = default;
+Server::~Server() { ::close(wake_fd_); }
 
 std::uint16_t Server::local_port() const { return acceptor_.local_endpoint().port(); }
 
-bool Server::run() {
-  signals_.async_wait([this](const asio::error_code& ec, int /*signal*/) {
-    if (!ec) stop();
-  });
+bool Server::run(ServerSignals& signals) {
   asio::co_spawn(loops_.at(0).context(), accept_loop(), asio::detached);
-
-  loops_running_ = loops_.size();
+  loops_running_.store(loops_.size());
   loops_.start([this] {
-    const std::lock_guard lock(mutex_);
-    --loops_running_;
-    changed_.notify_all();
+    loops_running_.fetch_sub(1);
+    wake();
   });
 
-  {
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [this] { return stop_requested_; });
+  // Takes every pending signal and says whether one asked to stop (and SIGQUIT: to hurry).
+  bool hurry = false;
+  const auto stop_signalled = [&] {
+    bool stop = false;
+    for (auto taken = signals.take(); taken.request != ServerSignals::Request::kNone;
+         taken = signals.take()) {
+      if (taken.request == ServerSignals::Request::kIgnore) {
+        fmt::print(stderr, "count-server: {}: nothing to reload; still serving\n",
+                   ServerSignals::name(taken.signal));
+        continue;
+      }
+      stop = true;
+      hurry = hurry || taken.request == ServerSignals::Request::kFast;
+      fmt::print(stderr, "count-server: {}: shutting down\n", ServerSignals::name(taken.signal));
+    }
+    return stop;
+  };
+
+  while (!stop_signalled() && !stop_requested_.load()) {
+    wait_for_event(signals, std::chrono::milliseconds(-1));
   }
+
   // Stop accepting first, then let every session finish what it has received.
   asio::post(loops_.at(0).context(), [this] {
     asio::error_code ignored;
     acceptor_.close(ignored);
     accept_retry_.cancel();
-    signals_.cancel(ignored);
   });
   for (std::size_t i = 0; i < loops_.size(); ++i) loops_.at(i).shut_down();
-  {
-    std::unique_lock lock(mutex_);
-    if (!changed_.wait_for(lock, options_.shutdown_grace, [this] { return loops_running_ == 0; })) {
-      fmt::print(stderr, "count-server: sessions still sending after {} ms; closing them\n",
-                 options_.shutdown_grace.count());
+
+  // A signal during the grace time is no error: it only means "do not wait" (as SIGQUIT).
+  const auto deadline = std::chrono::steady_clock::now() + options_.shutdown_grace;
+  while (loops_running_.load() > 0) {
+    const auto now = std::chrono::steady_clock::now();
+    if (hurry || now >= deadline) {
+      fmt::print(stderr, "count-server: closing the connections still open{}\n",
+                 hurry ? "" : fmt::format(" after {} ms", options_.shutdown_grace.count()));
       for (std::size_t i = 0; i < loops_.size(); ++i) loops_.at(i).context().stop();
+      break;
     }
+    wait_for_event(signals, std::chrono::ceil<std::chrono::milliseconds>(deadline - now));
+    hurry = stop_signalled() || hurry;
   }
   loops_.join();
   return store_->close();
 }
 
 void Server::stop() {
-  const std::lock_guard lock(mutex_);
-  stop_requested_ = true;
-  changed_.notify_all();
+  stop_requested_.store(true);
+  wake();
+}
+
+void Server::wake() const {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const ssize_t n = ::write(wake_fd_, &one, sizeof one);
+}
+
+void Server::wait_for_event(const ServerSignals& signals,
+                            std::chrono::milliseconds timeout) const {
+  std::array<pollfd, 2> fds{{{signals.fd(), POLLIN, 0}, {wake_fd_, POLLIN, 0}}};
+  const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(timeout.count()));
+  if (ready > 0 && (fds[1].revents & POLLIN) != 0) {
+    std::uint64_t count = 0;
+    [[maybe_unused]] const ssize_t n = ::read(wake_fd_, &count, sizeof count);
+  }
 }
 
 asio::awaitable<void> Server::accept_loop() {

@@ -1,22 +1,21 @@
 // The server: owns the store, listens, accepts, hands each connection to a loop, enforces
-// the connection limit, and shuts down on SIGINT or SIGTERM (docs/protocol.md, "Limits").
+// the connection limit (docs/protocol.md, "Limits"), and shuts down when a signal or stop()
+// asks. run() is the only thing the calling thread does; the loops have threads of their own.
 #pragma once
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 
 #include "net/loop_pool.hpp"
+#include "net/signals.hpp"
 #include "store/store.hpp"
 
 namespace count {
@@ -41,32 +40,35 @@ class Server {
 
   std::uint16_t local_port() const;
 
-  // Serves until SIGINT, SIGTERM or stop(); then stops accepting, lets every session answer
-  // what it has received (within the grace time), and closes the store. Returns false when
-  // closing the store failed.
-  bool run();
+  // Serves until `signals` or stop() ask it to stop; then stops accepting, lets every session
+  // answer what it has received (within the grace time; at once after SIGQUIT or a second
+  // SIGINT/SIGTERM), and closes the store. SIGHUP is logged and changes nothing. Returns
+  // false when closing the store failed. Call it on the thread that made `signals`.
+  bool run(ServerSignals& signals);
 
-  // Any thread: makes run() shut down and return.
+  // Any thread, also from a signal handler: makes run() shut down gracefully and return.
   void stop();
 
  private:
   asio::awaitable<void> accept_loop();
   void start_session(Loop& loop, int fd);
   void refuse(int fd);
+  // Sleeps until a signal is pending, wake() was called, or `timeout` passed (-1: no limit).
+  void wait_for_event(const ServerSignals& signals, std::chrono::milliseconds timeout) const;
+  void wake() const;
 
   ServerOptions options_;
   std::unique_ptr<Store> store_;
   LoopPool loops_;
   asio::ip::tcp::acceptor acceptor_;  // on loop 0
-  asio::signal_set signals_;          // on loop 0
   asio::steady_timer accept_retry_;   // on loop 0: backs off when out of descriptors
   asio::ip::tcp protocol_;            // of the listening socket, and so of every connection
   std::atomic<std::size_t> connections_{0};  // any thread: live sessions
 
-  std::mutex mutex_;  // guards the two flags below
-  std::condition_variable changed_;
-  bool stop_requested_ = false;
-  std::size_t loops_running_ = 0;
+  // run() sleeps on this eventfd; stop() and each loop thread that ends write to it.
+  int wake_fd_ = -1;
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<std::size_t> loops_running_{0};
 };
 
 }  // namespace count
