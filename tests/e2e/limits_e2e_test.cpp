@@ -54,30 +54,6 @@ TEST(LimitsE2E, AHugeLineGetsOneErrWithoutGrowingMemory) {
   }
 }
 
-// Writes "incr\n" without reading until the socket stays full for `stall`; returns how many
-// whole requests went out.
-std::size_t flood_until_stalled(Client& client, std::chrono::milliseconds stall,
-                                std::chrono::seconds limit) {
-  const int fd = client.native_handle();
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-  const std::string block = repeat_line("incr", 8192);
-  std::size_t sent_bytes = 0;
-  const auto give_up = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < give_up) {
-    const std::size_t at = sent_bytes % block.size();
-    const ssize_t n = ::send(fd, block.data() + at, block.size() - at, MSG_NOSIGNAL);
-    if (n > 0) {
-      sent_bytes += static_cast<std::size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno != EAGAIN) break;
-    pollfd writable{fd, POLLOUT, 0};
-    if (::poll(&writable, 1, static_cast<int>(stall.count())) == 0) break;  // stalled
-  }
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  return sent_bytes / 5;  // a cut request stays unsent: the next bytes finish it
-}
-
 TEST(LimitsE2E, AClientThatNeverReadsIsThrottledAndOthersAreStillServed) {
   ServerProcess server;
   Client slow = server.connect();

@@ -103,7 +103,7 @@ int wait_for_exit(pid_t pid, std::chrono::milliseconds timeout) {
       ::waitpid(pid, &status, 0);
       return decode_status(status);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }
 
@@ -145,7 +145,7 @@ void ServerProcess::start() {
       pid_ = -1;
       throw std::runtime_error("count-server exited at start: " + log());
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   stop(SIGKILL);
   throw std::runtime_error("count-server did not start listening: " + log());
@@ -164,6 +164,15 @@ Client ServerProcess::connect() const {
 int ServerProcess::stop(int signal, std::chrono::milliseconds timeout) {
   if (pid_ <= 0) return -1;
   ::kill(pid_, signal);
+  return wait(timeout);
+}
+
+void ServerProcess::signal(int signal) const {
+  if (pid_ > 0) ::kill(pid_, signal);
+}
+
+int ServerProcess::wait(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
   const int status = wait_for_exit(pid_, timeout);
   pid_ = -1;
   return status;

@@ -79,6 +79,12 @@ class ServerProcess {
   // 128 + signal number when a signal ended it. Kills it with SIGKILL past the timeout.
   int stop(int signal = SIGTERM, std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
+  // Sends `signal` and returns at once.
+  void signal(int signal) const;
+  // Waits (up to `timeout`, then SIGKILL) for an exit that a signal() asked for; returns
+  // what stop() returns.
+  int wait(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
   // Resident memory now, in KiB, from /proc/PID/status.
   long rss_kib() const;
 

@@ -1,8 +1,11 @@
 // Raw-socket helpers for end-to-end tests: pipelined exchanges, bounded in time.
 #pragma once
 
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -45,6 +48,32 @@ inline std::string repeat_line(const std::string& line, std::size_t n) {
   all.reserve((line.size() + 1) * n);
   for (std::size_t i = 0; i < n; ++i) all.append(line).push_back('\n');
   return all;
+}
+
+// Writes `line` + '\n' over and over without reading until the socket stays full for
+// `stall` (the server stopped reading) or `limit` passes; returns how many whole requests
+// went out.
+inline std::size_t flood_until_stalled(Client& client, std::chrono::milliseconds stall,
+                                       std::chrono::seconds limit,
+                                       const std::string& line = "incr") {
+  const int fd = client.native_handle();
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  const std::string block = repeat_line(line, 8192);
+  std::size_t sent_bytes = 0;
+  const auto give_up = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < give_up) {
+    const std::size_t at = sent_bytes % block.size();
+    const ssize_t n = ::send(fd, block.data() + at, block.size() - at, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent_bytes += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno != EAGAIN) break;
+    pollfd writable{fd, POLLOUT, 0};
+    if (::poll(&writable, 1, static_cast<int>(stall.count())) == 0) break;  // stalled
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return sent_bytes / (line.size() + 1);  // a cut request stays unsent: the next bytes finish it
 }
 
 // True when the server has closed the connection: a read returns end of stream in time.
