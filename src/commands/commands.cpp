@@ -7,12 +7,14 @@ namespace count {
 namespace {
 
 Reply handle_get(const Request& /*request*/, Store& store) {
-  const Snapshot snapshot = store.get();
+  Snapshot snapshot = store.get();
+  if (snapshot.later) return Reply::late(std::move(snapshot.later), snapshot.later_index, snapshot.seq);
   return Reply::val(snapshot.value, snapshot.seq);
 }
 
 Reply add_and_reply(Store& store, std::int64_t delta) {
-  const Applied applied = store.add(delta);
+  Applied applied = store.add(delta);
+  if (applied.later) return Reply::late(std::move(applied.later), applied.later_index, applied.seq);
   return applied.ok ? Reply::ok(applied.seq) : Reply::err(applied.seq);
 }
 

@@ -160,6 +160,7 @@ WireReply Codec::parse_line(std::string_view bytes) const {
     case Reply::Kind::kErr:
       return reply(Kind::kError, line->consumed);
     case Reply::Kind::kQuit:
+    case Reply::Kind::kLater:  // never parsed from a line
       return reply(Kind::kMalformed, line->consumed);
   }
   return reply(Kind::kMalformed, line->consumed);

@@ -119,11 +119,8 @@ void Session::serve(std::string_view bytes) {
   assert(replies.empty());
   Seq seq = 0;
   splitter_.feed(bytes, [&](LineSplitter::Event event, std::string_view line) {
-    const Reply reply =
-        event == LineSplitter::Event::kLine ? execute_line(line, store_) : Reply::err();
-    append_reply(reply, replies);
-    seq = std::max(seq, reply.seq);
-    quit_ = reply.kind == Reply::Kind::kQuit;
+    Reply reply = event == LineSplitter::Event::kLine ? execute_line(line, store_) : Reply::err();
+    add_reply(std::move(reply), replies, seq);
     return !quit_;
   });
   queue_replies(replies, seq);
@@ -133,12 +130,24 @@ void Session::serve_end_of_stream() {
   std::string& replies = loop_.reply_buffer();
   Seq seq = 0;
   splitter_.finish([&](LineSplitter::Event /*event*/, std::string_view line) {
-    const Reply reply = execute_line(line, store_);
-    append_reply(reply, replies);
-    seq = reply.seq;
-    quit_ = reply.kind == Reply::Kind::kQuit;
+    add_reply(execute_line(line, store_), replies, seq);
   });
   queue_replies(replies, seq);
+}
+
+// Adds a reply to the batch being formatted in `replies`, which waits for `seq`. A reply the
+// store decides later ends the batch: what came before is queued, and it is held after it.
+void Session::add_reply(Reply reply, std::string& replies, Seq& seq) {
+  quit_ = reply.kind == Reply::Kind::kQuit;
+  if (reply.kind != Reply::Kind::kLater) {
+    append_reply(reply, replies);
+    seq = std::max(seq, reply.seq);
+    return;
+  }
+  queue_replies(replies, seq);
+  seq = 0;
+  loop_.commit_after_this_turn(store_);
+  outbox_.push_later(std::move(reply));
 }
 
 // Replies of one batch leave in one write. The common case, nothing queued before and

@@ -2,10 +2,13 @@
 // writes into the caller's buffer and never allocates once that buffer has room.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace count {
 
@@ -13,12 +16,17 @@ namespace count {
 // store has made that sequence durable. 0 depends on nothing.
 using Seq = std::uint64_t;
 
+struct LateReplies;
+
 struct Reply {
-  enum class Kind { kOk, kVal, kErr, kQuit };
+  // kLater: the store decides the reply after the request was served (see LateReplies);
+  // it is one of the four others by the time it may leave.
+  enum class Kind { kOk, kVal, kErr, kQuit, kLater };
 
   Kind kind = Kind::kErr;
-  std::int64_t value = 0;  // for kVal
+  std::int64_t value = 0;  // for kVal; for kLater, the reply's index in `later`
   Seq seq = 0;
+  std::shared_ptr<const LateReplies> later{};  // for kLater only
 
   static Reply ok(Seq seq) { return {Kind::kOk, 0, seq}; }
   static Reply val(std::int64_t value, Seq seq) { return {Kind::kVal, value, seq}; }
@@ -26,14 +34,29 @@ struct Reply {
   // the client something about that state, so it waits for it like a `val` would.
   static Reply err(Seq seq = 0) { return {Kind::kErr, 0, seq}; }
   static Reply quit() { return {Kind::kQuit, 0, 0}; }
+  static Reply late(std::shared_ptr<const LateReplies> batch, std::size_t index, Seq seq) {
+    return {Kind::kLater, static_cast<std::int64_t>(index), seq, std::move(batch)};
+  }
+
+  // The reply that leaves: for kLater, the one the store decided (call it only once `seq`
+  // is durable); otherwise this one.
+  const Reply& decided() const;
 
   friend bool operator==(const Reply&, const Reply&) = default;
+};
+
+// The replies of the requests a store took in one batch and answers only once the batch is
+// done (a store over the network answers when its round trip ends). The store sizes and
+// fills `replies` before it makes their seqs durable, and never changes them after; a
+// reader may read a reply once durable_seq() has reached its seq.
+struct LateReplies {
+  std::vector<Reply> replies;
 };
 
 // The longest reply line: "val -9223372036854775808\n".
 inline constexpr std::size_t kMaxReplyBytes = 25;
 
-// Appends the reply line, '\n' included.
+// Appends the reply line, '\n' included; a kLater reply must be decided().
 void append_reply(const Reply& reply, std::string& out);
 
 // Reads one reply line (without its '\n') as a client sees it; seq is always 0.

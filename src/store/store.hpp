@@ -2,8 +2,10 @@
 // Every method may be called from any loop thread at once.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 
 #include "protocol/reply.hpp"
 
@@ -11,16 +13,24 @@ namespace count {
 
 // The result of a mutation. seq numbers the state it produced (or, when refused, the state
 // it was judged against); its reply may leave once durable_seq() has reached seq.
+// A store that learns the outcome only later (over the network) sets `later` instead of
+// `ok` and `value`: the reply is later->replies[later_index], decided by the time seq is
+// durable.
 struct Applied {
   bool ok = false;  // false: the result would leave the int64 range, nothing changed
   std::int64_t value = 0;
   Seq seq = 0;
+  std::shared_ptr<const LateReplies> later{};
+  std::size_t later_index = 0;
 };
 
-// A value as read, with the seq of the last mutation it reflects.
+// A value as read, with the seq of the last mutation it reflects; or, as for Applied, a
+// reply decided later.
 struct Snapshot {
   std::int64_t value = 0;
   Seq seq = 0;
+  std::shared_ptr<const LateReplies> later{};
+  std::size_t later_index = 0;
 };
 
 class Store {

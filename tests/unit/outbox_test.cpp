@@ -1,6 +1,8 @@
 // The reply queue of one connection: order, durability marks, and memory given back.
 #include <gtest/gtest.h>
 
+#include <memory>
+
 #include "net/outbox.hpp"
 
 namespace count {
@@ -65,6 +67,43 @@ TEST(Outbox, CompactsLargeSentPrefixes) {
   outbox.release(7);
   EXPECT_EQ(outbox.sendable().size(), 10004U);
   EXPECT_EQ(outbox.sendable().substr(10000), "tail");
+}
+
+// A store over the network decides replies after they are queued.
+TEST(Outbox, LateRepliesHoldWhatFollowsUntilTheyAreDecided) {
+  auto batch = std::make_shared<LateReplies>();
+  batch->replies.resize(2);
+  Outbox outbox;
+  outbox.push("ok\n", 3);
+  outbox.push_later(Reply::late(batch, 0, 10));
+  outbox.push("err\n", 0);  // needs nothing, but comes after a reply not decided yet
+  outbox.push_later(Reply::late(batch, 1, 11));
+  EXPECT_TRUE(outbox.awaiting_durability());
+  EXPECT_EQ(outbox.size(), 3 + kMaxReplyBytes + 4 + kMaxReplyBytes);
+  outbox.release(3);
+  EXPECT_EQ(outbox.sendable(), "ok\n");
+  // The store decides the batch, then makes it durable.
+  batch->replies[0] = Reply::val(-42, 10);
+  batch->replies[1] = Reply::err(11);
+  outbox.release(10);
+  EXPECT_EQ(outbox.sendable(), "ok\nval -42\nerr\n");
+  outbox.release(11);
+  EXPECT_EQ(outbox.sendable(), "ok\nval -42\nerr\nerr\n");
+  EXPECT_FALSE(outbox.awaiting_durability());
+  outbox.consume(outbox.sendable().size());
+  EXPECT_TRUE(outbox.empty());
+}
+
+TEST(Outbox, ALateReplyWaitsForEarlierBytesThatWait) {
+  auto batch = std::make_shared<LateReplies>();
+  batch->replies = {Reply::ok(5)};
+  Outbox outbox;
+  outbox.push("val 1\n", 20);
+  outbox.push_later(Reply::late(batch, 0, 5));
+  outbox.release(5);
+  EXPECT_EQ(outbox.sendable(), "");
+  outbox.release(20);
+  EXPECT_EQ(outbox.sendable(), "val 1\nok\n");
 }
 
 }  // namespace

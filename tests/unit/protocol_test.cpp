@@ -197,7 +197,7 @@ TEST(AppendReply, WritesEachKindOnOneLine) {
 }
 
 TEST(ParseReply, ReadsWhatAppendReplyWrites) {
-  for (const Reply reply : {Reply::ok(0), Reply::err(), Reply::quit(), Reply::val(-12, 0),
+  for (const Reply& reply : {Reply::ok(0), Reply::err(), Reply::quit(), Reply::val(-12, 0),
                             Reply::val(std::numeric_limits<std::int64_t>::min(), 0)}) {
     std::string line = reply_bytes(reply);
     line.pop_back();
