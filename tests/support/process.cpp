@@ -2,10 +2,10 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <fmt/core.h>
+#include <netinet/in.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,7 +28,8 @@ int decode_status(int status) {
   return -1;
 }
 
-// Starts argv with stdin, stdout and stderr taken from the given files.
+}  // namespace
+
 pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& in,
             const std::filesystem::path& out, const std::filesystem::path& err) {
   posix_spawn_file_actions_t actions;
@@ -46,8 +47,6 @@ pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& i
   if (rc != 0) throw std::runtime_error(fmt::format("cannot start {}: {}", argv[0], rc));
   return pid;
 }
-
-}  // namespace
 
 std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -111,6 +111,11 @@ struct RunResult {
 RunResult run(const std::vector<std::string>& argv, const std::string& input = {},
               std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
+// Starts argv (argv[0] a path) with stdin, stdout and stderr taken from the given files
+// (created or emptied); throws std::runtime_error when it cannot.
+pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& in,
+            const std::filesystem::path& out, const std::filesystem::path& err);
+
 // Waits for `pid` to exit (up to `timeout`, then SIGKILL); returns its status as run() does.
 int wait_for_exit(pid_t pid, std::chrono::milliseconds timeout);
 

@@ -1,0 +1,406 @@
+// EtcdClient: the etcd store's requests as etcd's gRPC messages, and gRPC's answers as our
+// results. It must never resend a transaction, nor report one as not sent once gRPC has it.
+#include "store/etcd_client.hpp"
+
+#include <arpa/inet.h>
+#include <fmt/core.h>
+#include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+
+#include <charconv>
+#include <thread>
+#include <vector>
+
+#include "store/etcd/rpc.grpc.pb.h"
+
+namespace count {
+namespace {
+
+using Clock = std::chrono::system_clock;
+
+// How long an idle-looking connection may go unchecked while a call is in flight. etcd
+// answers pings more often than every 5 s (its --grpc-keepalive-min-time) with GOAWAY, and
+// pings with no call in flight always, so pings are sent only during calls.
+constexpr int kKeepaliveTimeMs = 10'000;
+constexpr int kKeepaliveTimeoutMs = 5'000;
+// The first reconnect attempt after a member's connection broke comes quickly. (gRPC's
+// minimum backoff is left alone: it is also the time one connection attempt may take.)
+constexpr int kInitialReconnectBackoffMs = 100;
+// Between two tries of a read within its deadline: about a tenth of a leader election.
+constexpr std::chrono::milliseconds kReadRetryPause{25};
+
+[[noreturn]] void refuse(std::string_view endpoint, std::string_view what) {
+  throw EtcdConfigError(fmt::format("etcd endpoint \"{}\": {}", endpoint, what));
+}
+
+enum class Family { kIpv4, kIpv6 };
+
+struct Address {
+  Family family = Family::kIpv4;
+  std::string host_port;  // as gRPC's ipv4: and ipv6: targets list it
+};
+
+Address parse_endpoint(std::string_view endpoint) {
+  std::string_view rest = endpoint;
+  if (const std::size_t scheme_end = rest.find("://"); scheme_end != std::string_view::npos) {
+    const std::string_view scheme = rest.substr(0, scheme_end);
+    if (scheme == "https") refuse(endpoint, "https is not supported: use http://");
+    if (scheme != "http") refuse(endpoint, "the scheme must be http://");
+    rest.remove_prefix(scheme_end + 3);
+  }
+  if (rest.ends_with('/')) rest.remove_suffix(1);
+  if (rest.find('/') != std::string_view::npos) refuse(endpoint, "a path is not allowed");
+
+  Address address;
+  std::string_view host;
+  std::string_view port;
+  if (rest.starts_with('[')) {
+    const std::size_t close = rest.find(']');
+    if (close == std::string_view::npos) refuse(endpoint, "missing ']' after the IPv6 address");
+    host = rest.substr(1, close - 1);
+    if (close + 1 >= rest.size() || rest[close + 1] != ':') {
+      refuse(endpoint, "missing :PORT after the address");
+    }
+    port = rest.substr(close + 2);
+    address.family = Family::kIpv6;
+    in6_addr parsed{};
+    if (::inet_pton(AF_INET6, std::string(host).c_str(), &parsed) != 1) {
+      refuse(endpoint, fmt::format("\"{}\" is not an IPv6 address", host));
+    }
+  } else {
+    const std::size_t colon = rest.rfind(':');
+    if (colon == std::string_view::npos) refuse(endpoint, "missing :PORT after the address");
+    host = rest.substr(0, colon);
+    port = rest.substr(colon + 1);
+    if (host == "localhost") host = "127.0.0.1";
+    in_addr parsed{};
+    if (::inet_pton(AF_INET, std::string(host).c_str(), &parsed) != 1) {
+      refuse(endpoint, fmt::format("\"{}\" is not an IPv4 address (host names other than "
+                                   "localhost are not resolved; bracket an IPv6 address)",
+                                   host));
+    }
+  }
+
+  unsigned number = 0;
+  const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), number);
+  if (port.empty() || error != std::errc{} || end != port.data() + port.size() || number == 0 ||
+      number > 65535) {
+    refuse(endpoint, fmt::format("\"{}\" is not a port (1 to 65535)", port));
+  }
+  address.host_port = address.family == Family::kIpv6 ? fmt::format("[{}]:{}", host, number)
+                                                      : fmt::format("{}:{}", host, number);
+  return address;
+}
+
+const char* code_name(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED:
+      return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    default:
+      return "unknown code";
+  }
+}
+
+std::string describe(const grpc::Status& status) {
+  return fmt::format("{}: {}", code_name(status.error_code()), status.error_message());
+}
+
+void add_range(google::protobuf::RepeatedPtrField<etcdserverpb::RequestOp>& ops,
+               std::string_view key) {
+  etcdserverpb::RangeRequest& range = *ops.Add()->mutable_request_range();
+  range.set_key(std::string(key));
+  range.set_serializable(false);
+}
+
+void add_put(google::protobuf::RepeatedPtrField<etcdserverpb::RequestOp>& ops, std::string_view key,
+             std::string_view value) {
+  etcdserverpb::PutRequest& put = *ops.Add()->mutable_request_put();
+  put.set_key(std::string(key));
+  put.set_value(std::string(value));
+}
+
+// The entry a Range of one key found; false when the response is not a Range.
+bool entry_from(const etcdserverpb::ResponseOp& response, EtcdEntry& entry) {
+  if (!response.has_response_range()) return false;
+  const etcdserverpb::RangeResponse& range = response.response_range();
+  entry = {};
+  if (range.kvs_size() > 0) {
+    entry.exists = true;
+    entry.value = range.kvs(0).value();
+    entry.mod_revision = range.kvs(0).mod_revision();
+  }
+  return true;
+}
+
+// Both entries of a transaction whose applied branch was two Ranges.
+bool entries_from(const etcdserverpb::TxnResponse& response, EtcdEntry& key, EtcdEntry& record) {
+  return response.responses_size() == 2 && entry_from(response.responses(0), key) &&
+         entry_from(response.responses(1), record);
+}
+
+// Up to 40 bytes of a foreign value, printable, for a message.
+std::string quote_bytes(std::string_view bytes) {
+  std::string out = "\"";
+  for (const char c : bytes.substr(0, 40)) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte < 0x7f && c != '"' && c != '\\') {
+      out += c;
+    } else {
+      out += fmt::format("\\x{:02x}", byte);
+    }
+  }
+  out += bytes.size() > 40 ? "\"..." : "\"";
+  return out;
+}
+
+}  // namespace
+
+std::string etcd_grpc_target(std::string_view endpoints) {
+  std::vector<Address> addresses;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t comma = endpoints.find(',', start);
+    const std::string_view endpoint = endpoints.substr(start, comma - start);
+    if (endpoint.empty()) {
+      throw EtcdConfigError(fmt::format("etcd endpoints \"{}\": an endpoint is empty", endpoints));
+    }
+    Address address = parse_endpoint(endpoint);
+    for (const Address& earlier : addresses) {
+      if (earlier.host_port == address.host_port) refuse(endpoint, "listed twice");
+      if (earlier.family != address.family) {
+        refuse(endpoint, "IPv4 and IPv6 endpoints cannot be mixed");
+      }
+    }
+    addresses.push_back(std::move(address));
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  std::string target = addresses.front().family == Family::kIpv6 ? "ipv6:" : "ipv4:";
+  for (std::size_t i = 0; i < addresses.size(); ++i) {
+    if (i > 0) target += ',';
+    target += addresses[i].host_port;
+  }
+  return target;
+}
+
+std::string encode_counter(std::int64_t value) { return fmt::format("{}", value); }
+
+std::optional<std::int64_t> decode_counter(std::string_view bytes) {
+  std::int64_t value = 0;
+  const char* const end = bytes.data() + bytes.size();
+  const auto [ptr, error] = std::from_chars(bytes.data(), end, value);
+  if (bytes.empty() || error != std::errc{} || ptr != end) return std::nullopt;
+  // One spelling per value: no leading zeros, no "-0".
+  if (encode_counter(value) != bytes) return std::nullopt;
+  return value;
+}
+
+struct EtcdClient::Channel {
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<etcdserverpb::KV::Stub> kv;
+
+  // Waits until some member is connected. Asking for the state also starts connecting
+  // when the channel is idle (at first, or after a long quiet spell).
+  bool wait_connected(Clock::time_point deadline) const {
+    grpc_connectivity_state state = channel->GetState(true);
+    while (state != GRPC_CHANNEL_READY) {
+      if (!channel->WaitForStateChange(state, deadline)) return false;
+      state = channel->GetState(true);
+    }
+    return true;
+  }
+
+  // A client context with the deadline; queued while no member is connected rather than
+  // failed at once, so that a member coming back within the deadline still serves it.
+  static void prepare(grpc::ClientContext& context, Clock::time_point deadline) {
+    context.set_deadline(deadline);
+    context.set_wait_for_ready(true);
+  }
+
+  // Calls `call(context)` (a read: it changes nothing) again while it fails with UNAVAILABLE
+  // and time is left: a connection to a member that just died, or a linearizable read cut
+  // short by a leader change, is followed by another member or the new leader.
+  template <typename Call>
+  static grpc::Status read_until_deadline(Clock::time_point deadline, const Call& call) {
+    for (;;) {
+      grpc::ClientContext context;
+      prepare(context, deadline);
+      const grpc::Status status = call(context);
+      if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
+          Clock::now() + kReadRetryPause >= deadline) {
+        return status;
+      }
+      std::this_thread::sleep_for(kReadRetryPause);
+    }
+  }
+};
+
+EtcdClient::EtcdClient(EtcdClientOptions options)
+    : target_(etcd_grpc_target(options.endpoints)), timeout_(options.timeout) {
+  grpc::ChannelArguments args;
+  // Every member connected at once, calls spread over the ready ones; a broken connection
+  // leaves the rotation at once (etcd's own Go client balances the same way).
+  args.SetLoadBalancingPolicyName("round_robin");
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kInitialReconnectBackoffMs);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+              static_cast<int>(options.max_reconnect_backoff.count()));
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveTimeMs);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
+  channel_ = std::make_unique<Channel>();
+  channel_->channel = grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args);
+  channel_->kv = etcdserverpb::KV::NewStub(channel_->channel);
+}
+
+EtcdClient::~EtcdClient() = default;
+
+EtcdRead EtcdClient::read(std::string_view key, std::string_view record_key) {
+  etcdserverpb::TxnRequest request;
+  // No compare: the success branch always runs. A transaction of Ranges only is read-only,
+  // served without a raft entry, and linearizable since no Range in it is serializable.
+  add_range(*request.mutable_success(), key);
+  add_range(*request.mutable_success(), record_key);
+
+  etcdserverpb::TxnResponse response;
+  const grpc::Status status =
+      Channel::read_until_deadline(Clock::now() + timeout_, [&](grpc::ClientContext& context) {
+        response.Clear();
+        return channel_->kv->Txn(&context, request, &response);
+      });
+
+  EtcdRead result;
+  if (!status.ok()) {
+    result.error = describe(status);
+    return result;
+  }
+  if (!entries_from(response, result.key, result.record)) {
+    result.error = "etcd answered the read without the two ranges asked for";
+    return result;
+  }
+  result.status = EtcdReadStatus::kOk;
+  result.revision = response.header().revision();
+  return result;
+}
+
+EtcdCommit EtcdClient::commit(std::string_view key, std::int64_t expected_mod_revision,
+                              std::string_view new_value, std::string_view record_key,
+                              std::string_view record_value) {
+  EtcdCommit result;
+  if (key.empty() || record_key.empty() || key == record_key) {
+    result.status = CommitStatus::kFailedNotSent;
+    result.error = "the value key and the record key must be non-empty and different";
+    return result;
+  }
+
+  etcdserverpb::TxnRequest request;
+  etcdserverpb::Compare& compare = *request.add_compare();
+  compare.set_result(etcdserverpb::Compare::EQUAL);
+  compare.set_target(etcdserverpb::Compare::MOD);
+  compare.set_key(std::string(key));
+  compare.set_mod_revision(expected_mod_revision);
+  add_put(*request.mutable_success(), key, new_value);
+  add_put(*request.mutable_success(), record_key, record_value);
+  add_range(*request.mutable_failure(), key);
+  add_range(*request.mutable_failure(), record_key);
+
+  const Clock::time_point deadline = Clock::now() + timeout_;
+  if (!channel_->wait_connected(deadline)) {
+    result.status = CommitStatus::kFailedNotSent;
+    result.error = fmt::format("no etcd member of {} could be connected to within {} ms", target_,
+                               timeout_.count());
+    return result;
+  }
+  // From here on the request may leave: any failure is kUnknown (see the header).
+  grpc::ClientContext context;
+  Channel::prepare(context, deadline);
+  etcdserverpb::TxnResponse response;
+  const grpc::Status status = channel_->kv->Txn(&context, request, &response);
+  if (!status.ok()) {
+    result.status = CommitStatus::kUnknown;
+    result.error = describe(status);
+    return result;
+  }
+  result.revision = response.header().revision();
+  if (response.succeeded()) {
+    result.status = CommitStatus::kCommitted;
+    return result;
+  }
+  if (!entries_from(response, result.key, result.record)) {
+    // Not applied, but what it read is missing: the caller must read again, as for kUnknown.
+    result.status = CommitStatus::kUnknown;
+    result.error = "etcd answered a conflict without the two ranges asked for";
+    return result;
+  }
+  result.status = CommitStatus::kConflict;
+  return result;
+}
+
+EtcdKeyCheck EtcdClient::check_key(std::string_view key) {
+  etcdserverpb::RangeRequest request;
+  request.set_key(std::string(key));
+  request.set_serializable(false);
+
+  etcdserverpb::RangeResponse response;
+  const grpc::Status status =
+      Channel::read_until_deadline(Clock::now() + timeout_, [&](grpc::ClientContext& context) {
+        response.Clear();
+        return channel_->kv->Range(&context, request, &response);
+      });
+
+  EtcdKeyCheck check;
+  if (!status.ok()) {
+    check.error = fmt::format("etcd at {} did not answer a read of {} within {} ms: {}", target_,
+                              quote_bytes(key), timeout_.count(), describe(status));
+    return check;
+  }
+  if (response.kvs_size() == 0) {
+    check.state = EtcdKeyState::kMissing;
+    return check;
+  }
+  const mvccpb::KeyValue& kv = response.kvs(0);
+  check.mod_revision = kv.mod_revision();
+  if (const std::optional<std::int64_t> value = decode_counter(kv.value())) {
+    check.state = EtcdKeyState::kCounter;
+    check.value = *value;
+    return check;
+  }
+  check.state = EtcdKeyState::kNotOurs;
+  check.error = fmt::format(
+      "etcd key {} holds {} ({} bytes), which is not a counter value (the decimal text of a "
+      "signed 64-bit integer): it is left untouched",
+      quote_bytes(key), quote_bytes(kv.value()), kv.value().size());
+  return check;
+}
+
+}  // namespace count

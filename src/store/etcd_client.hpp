@@ -1,0 +1,157 @@
+// The etcd store's connection to an etcd 3.4 cluster: blocking reads and transactions over
+// one gRPC channel to every listed member, each call bounded by its deadline. It knows keys,
+// bytes and revisions, not the counter's rules, and it never resends a transaction itself.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace count {
+
+// An endpoint list that cannot be used; what() names the endpoint and what is wrong with it.
+class EtcdConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The gRPC target for a comma-separated list of etcd client URLs, e.g.
+// "http://127.0.0.1:2379,http://127.0.0.1:22379" -> "ipv4:127.0.0.1:2379,127.0.0.1:22379".
+// Each URL is http://HOST:PORT (the scheme may be left out, one trailing '/' is allowed):
+// HOST an IPv4 address, "localhost" (taken as 127.0.0.1) or a bracketed IPv6 address, all
+// of one family; no TLS. Throws EtcdConfigError.
+std::string etcd_grpc_target(std::string_view endpoints);
+
+// The value key's bytes for a counter value: its decimal text, "-" and digits only ("-42").
+std::string encode_counter(std::int64_t value);
+// The value back; nullopt for any other bytes ("+1", "007", "-0", " 1", past int64): not ours.
+std::optional<std::int64_t> decode_counter(std::string_view bytes);
+
+struct EtcdClientOptions {
+  std::string endpoints;  // see etcd_grpc_target()
+  // The deadline of each call, from its start: waiting for a connection included.
+  std::chrono::milliseconds timeout{2000};
+  // The longest wait between two attempts to reconnect to a member; gRPC's own default
+  // (two minutes) would keep a member that came back unused for that long.
+  std::chrono::milliseconds max_reconnect_backoff{1000};
+};
+
+// One key as etcd holds it.
+struct EtcdEntry {
+  bool exists = false;
+  std::string value;
+  std::int64_t mod_revision = 0;  // the revision of its last change; 0 when it does not exist
+};
+
+enum class EtcdReadStatus {
+  kOk,
+  kFailed,  // no answer within the deadline, no member reachable, or etcd refused
+};
+
+struct EtcdRead {
+  EtcdReadStatus status = EtcdReadStatus::kFailed;
+  EtcdEntry key;
+  EtcdEntry record;
+  std::int64_t revision = 0;  // the store revision both keys were read at
+  std::string error;          // kFailed: the gRPC code and message
+  bool ok() const { return status == EtcdReadStatus::kOk; }
+};
+
+enum class CommitStatus {
+  kCommitted,  // both puts applied, at `revision`
+  kConflict,   // the value key's mod_revision was not the expected one: nothing applied
+  // Certainly not applied: no member was reachable until the deadline, so the request was
+  // never handed to gRPC (or it was refused before that: an empty or repeated key).
+  kFailedNotSent,
+  // Handed to gRPC and no answer came: it may have been applied, or may still be later (a
+  // transaction can wait in etcd's raft log until a leader commits it). Read the record key
+  // to find out; a later commit's revision check keeps a late one from doing harm.
+  kUnknown,
+};
+
+struct EtcdCommit {
+  CommitStatus status = CommitStatus::kUnknown;
+  // kCommitted: the new mod_revision of both keys. kConflict: the revision read at.
+  std::int64_t revision = 0;
+  EtcdEntry key;      // kConflict: the value key as the transaction's else branch read it
+  EtcdEntry record;   // kConflict: the record key, read alike
+  std::string error;  // kFailedNotSent, kUnknown: what happened
+};
+
+// What the value key holds, checked before a server starts on it.
+enum class EtcdKeyState {
+  kMissing,      // nothing: a new counter at 0
+  kCounter,      // a value of ours
+  kNotOurs,      // bytes decode_counter() refuses: never to be overwritten
+  kUnreachable,  // the cluster did not answer a linearizable read within the deadline
+};
+
+struct EtcdKeyCheck {
+  EtcdKeyState state = EtcdKeyState::kUnreachable;
+  std::int64_t value = 0;         // kCounter
+  std::int64_t mod_revision = 0;  // kCounter, kNotOurs
+  std::string error;              // kNotOurs, kUnreachable: one line saying what is wrong
+};
+
+// Blocking calls, meant for one dedicated thread: never call them from an event loop, as
+// each may block up to the timeout. The gRPC channel underneath is itself thread-safe, so
+// calls from several threads at once are safe, but their transactions then race.
+//
+// The channel spreads calls over every member (round robin) and drops a member whose
+// connection breaks until it accepts connections again, so when one member dies the next
+// calls go to the others; any member serves every call (followers hand writes to the leader).
+class EtcdClient {
+ public:
+  // Parses the endpoints (throws EtcdConfigError) and creates the channel; connects lazily.
+  explicit EtcdClient(EtcdClientOptions options);
+  ~EtcdClient();
+  EtcdClient(const EtcdClient&) = delete;
+  EtcdClient& operator=(const EtcdClient&) = delete;
+
+  // One linearizable read (serializable=false, so confirmed by the leader) of both keys at
+  // the same revision: a read-only transaction of two Range requests. Tried again within
+  // the deadline while gRPC says UNAVAILABLE (a member just died, the leader changed): a
+  // read changes nothing, so kFailed means no answer came in time.
+  EtcdRead read(std::string_view key, std::string_view record_key);
+
+  // One transaction:
+  //   if mod_revision(key) == expected_mod_revision   (0: the key must not exist)
+  //   then put key = new_value, put record_key = record_value
+  //   else range key, range record_key
+  // Before the request is handed to gRPC the client waits, within the deadline, for a
+  // connected member; if none comes, the result is kFailedNotSent. After that, any gRPC
+  // status but OK is kUnknown, because no code tells where the call stopped:
+  //   DEADLINE_EXCEEDED, CANCELLED: the request may be in etcd's raft log;
+  //   UNAVAILABLE: gRPC reports a connection lost after sending with it too (a killed
+  //     member), and etcd reports "leader changed" and "request timed out" with it, both
+  //     after the transaction was proposed;
+  //   every other code: etcd's refusals use them, but gRPC also makes some up on this side
+  //     after the answer arrived (RESOURCE_EXHAUSTED for an answer too large, INTERNAL for
+  //     one it cannot parse), when the transaction was applied.
+  // OK with succeeded=true is kCommitted and with succeeded=false kConflict. Keys must be
+  // non-empty and different (etcd refuses two puts to one key in a transaction).
+  EtcdCommit commit(std::string_view key, std::int64_t expected_mod_revision,
+                    std::string_view new_value, std::string_view record_key,
+                    std::string_view record_value);
+
+  // For the start: reads `key` linearizably (tried again as read() is), which needs a quorum
+  // with a leader, and says whether it holds nothing, a counter value, or something that is
+  // not ours.
+  EtcdKeyCheck check_key(std::string_view key);
+
+  // The gRPC target the endpoints became, for messages.
+  const std::string& target() const { return target_; }
+
+ private:
+  struct Channel;
+
+  std::string target_;
+  std::chrono::milliseconds timeout_;
+  std::unique_ptr<Channel> channel_;  // the gRPC channel and stub, kept out of this header
+};
+
+}  // namespace count

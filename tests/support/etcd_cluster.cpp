@@ -1,0 +1,327 @@
+// EtcdCluster: three etcd processes wired with --initial-cluster, and the Maintenance Status
+// and Range calls that say when they lead and serve. Never waits without a bound, and never
+// signals a process it did not start.
+#include "support/etcd_cluster.hpp"
+
+#include <arpa/inet.h>
+#include <fmt/core.h>
+#include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "store/etcd/rpc.grpc.pb.h"
+
+namespace count::test {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kEtcdBinary = "/usr/bin/etcd";
+constexpr int kStartAttempts = 3;
+
+// Ports that were free a moment ago: each bound to 127.0.0.1:0 at once, so they differ,
+// then released for etcd. Another process may still take one before etcd binds it; the
+// start detects that and tries again on new ports.
+std::vector<std::uint16_t> free_ports(std::size_t count) {
+  std::vector<int> fds;
+  std::vector<std::uint16_t> ports;
+  for (std::size_t i = 0; i < count; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      if (fd >= 0) ::close(fd);
+      for (const int open : fds) ::close(open);
+      throw std::runtime_error("cannot find a free port on 127.0.0.1");
+    }
+    fds.push_back(fd);
+    ports.push_back(ntohs(address.sin_port));
+  }
+  for (const int fd : fds) ::close(fd);
+  return ports;
+}
+
+bool accepts_connections(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(port);
+  const bool connected = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  ::close(fd);
+  return connected;
+}
+
+std::string tail(const std::string& text, std::size_t lines) {
+  std::size_t start = text.size();
+  for (std::size_t seen = 0; start > 0 && seen <= lines;) {
+    --start;
+    if (text[start] == '\n') ++seen;
+  }
+  return text.substr(start);
+}
+
+}  // namespace
+
+struct EtcdCluster::Member {
+  std::string name;
+  std::uint16_t client_port = 0;
+  std::uint16_t peer_port = 0;
+  std::filesystem::path data_dir;
+  std::vector<std::string> argv;
+  pid_t pid = -1;
+  int runs = 0;                            // each run logs to its own file
+  std::shared_ptr<grpc::Channel> channel;  // to this member alone, for Status and Range
+
+  std::filesystem::path log_path() const {
+    return data_dir.parent_path() / fmt::format("{}.run{}.log", name, runs);
+  }
+};
+
+struct EtcdCluster::Status {
+  std::uint64_t member_id = 0;
+  std::uint64_t leader_id = 0;
+};
+
+EtcdCluster::EtcdCluster() {
+  if (!std::filesystem::exists(kEtcdBinary)) {
+    throw std::runtime_error(
+        fmt::format("{} is missing: scripts/install-deps installs it (Debian package etcd-server)",
+                    kEtcdBinary));
+  }
+  try {
+    for (int attempt = 1; attempt <= kStartAttempts; ++attempt) {
+      if (start_all(attempt)) return;
+    }
+    throw std::runtime_error(
+        fmt::format("etcd did not start in {} attempts:\n{}", kStartAttempts, logs()));
+  } catch (...) {
+    // No destructor runs for an object whose constructor throws.
+    for (int member = 0; member < kMembers; ++member) {
+      if (members_[member]) kill(member);
+    }
+    throw;
+  }
+}
+
+EtcdCluster::~EtcdCluster() {
+  for (int member = 0; member < kMembers; ++member) {
+    if (members_[member]) kill(member);
+  }
+}
+
+bool EtcdCluster::start_all(int attempt) {
+  for (int member = 0; member < kMembers; ++member) {
+    if (members_[member]) kill(member);
+  }
+  const std::vector<std::uint16_t> ports = free_ports(2 * kMembers);
+  const std::filesystem::path folder = dir_.path() / fmt::format("attempt{}", attempt);
+  std::filesystem::create_directories(folder);
+
+  std::string initial_cluster;
+  for (int member = 0; member < kMembers; ++member) {
+    auto created = std::make_unique<Member>();
+    created->name = fmt::format("member{}", member);
+    created->client_port = ports[static_cast<std::size_t>(2 * member)];
+    created->peer_port = ports[static_cast<std::size_t>(2 * member + 1)];
+    created->data_dir = folder / created->name;
+    if (member > 0) initial_cluster += ',';
+    initial_cluster += fmt::format("{}=http://127.0.0.1:{}", created->name, created->peer_port);
+    members_[member] = std::move(created);
+  }
+  for (int member = 0; member < kMembers; ++member) {
+    Member& m = *members_[member];
+    const std::string client_url = fmt::format("http://127.0.0.1:{}", m.client_port);
+    const std::string peer_url = fmt::format("http://127.0.0.1:{}", m.peer_port);
+    m.argv = {
+        kEtcdBinary,
+        "--name=" + m.name,
+        "--data-dir=" + m.data_dir.string(),
+        "--listen-client-urls=" + client_url,
+        "--advertise-client-urls=" + client_url,
+        "--listen-peer-urls=" + peer_url,
+        "--initial-advertise-peer-urls=" + peer_url,
+        "--initial-cluster=" + initial_cluster,
+        "--initial-cluster-state=new",
+        // Unique per cluster: members of two test clusters never take each other in.
+        fmt::format("--initial-cluster-token={}-{}", dir_.path().filename().string(), attempt),
+        fmt::format("--heartbeat-interval={}", kHeartbeatMs),
+        fmt::format("--election-timeout={}", kElectionMs),
+        // A member that merely missed heartbeats (a busy machine) asks the others before
+        // it calls an election, rather than deposing a working leader.
+        "--pre-vote=true",
+        "--logger=zap",
+        "--log-outputs=stderr",
+    };
+    // Reconnects soon after the member (re)starts. The minimum backoff stays gRPC's: it
+    // is also how long one connection attempt may take.
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
+    m.channel = grpc::CreateCustomChannel(fmt::format("ipv4:127.0.0.1:{}", m.client_port),
+                                          grpc::InsecureChannelCredentials(), args);
+    spawn_member(member);
+  }
+
+  const auto deadline = Clock::now() + 20s;
+  while (Clock::now() < deadline) {
+    for (int member = 0; member < kMembers; ++member) {
+      if (alive(member)) continue;
+      // A port taken between free_ports() and etcd's bind is worth another attempt;
+      // anything else is not.
+      const std::string log = read_file(members_[member]->log_path());
+      if (log.find("address already in use") != std::string::npos) return false;
+      throw std::runtime_error(
+          fmt::format("etcd {} exited at start:\n{}", members_[member]->name, tail(log, 20)));
+    }
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (wait_until_serving(std::min<std::chrono::milliseconds>(left, 500ms))) return true;
+  }
+  const std::string log = logs();
+  throw std::runtime_error("etcd did not elect a leader and serve within 20 s:\n" + log);
+}
+
+void EtcdCluster::spawn_member(int member) {
+  Member& m = *members_[member];
+  ++m.runs;
+  m.pid = spawn(m.argv, "/dev/null", "/dev/null", m.log_path());
+}
+
+bool EtcdCluster::alive(int member) const {
+  Member& m = *members_[member];
+  if (m.pid <= 0) return false;
+  int status = 0;
+  if (::waitpid(m.pid, &status, WNOHANG) == m.pid) m.pid = -1;
+  return m.pid > 0;
+}
+
+std::string EtcdCluster::endpoints() const {
+  std::string list;
+  for (int member = 0; member < kMembers; ++member) {
+    if (member > 0) list += ',';
+    list += endpoint(member);
+  }
+  return list;
+}
+
+std::string EtcdCluster::endpoint(int member) const {
+  return fmt::format("http://127.0.0.1:{}", members_[member]->client_port);
+}
+
+bool EtcdCluster::running(int member) const { return alive(member); }
+
+pid_t EtcdCluster::pid(int member) const { return members_[member]->pid; }
+
+void EtcdCluster::kill(int member) {
+  Member& m = *members_[member];
+  if (m.pid <= 0) return;
+  ::kill(m.pid, SIGKILL);
+  wait_for_exit(m.pid, 5s);
+  m.pid = -1;
+}
+
+void EtcdCluster::stop(int member) {
+  Member& m = *members_[member];
+  if (m.pid <= 0) return;
+  ::kill(m.pid, SIGTERM);
+  wait_for_exit(m.pid, 15s);
+  m.pid = -1;
+}
+
+void EtcdCluster::start(int member) {
+  if (alive(member)) throw std::logic_error("etcd member is still running: stop it first");
+  Member& m = *members_[member];
+  // Its ports were released when it stopped; if something took one meanwhile, that
+  // something is usually a connection closing, gone a moment later.
+  for (int attempt = 1; attempt <= 5; ++attempt) {
+    spawn_member(member);
+    const auto deadline = Clock::now() + 10s;
+    while (Clock::now() < deadline && alive(member) && !accepts_connections(m.client_port)) {
+      std::this_thread::sleep_for(10ms);
+    }
+    if (alive(member)) {
+      if (accepts_connections(m.client_port)) return;
+      kill(member);
+      break;
+    }
+    if (read_file(m.log_path()).find("address already in use") == std::string::npos) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  throw std::runtime_error(
+      fmt::format("etcd {} did not start again:\n{}", m.name, tail(read_file(m.log_path()), 20)));
+}
+
+std::optional<EtcdCluster::Status> EtcdCluster::status(int member) const {
+  if (!alive(member)) return std::nullopt;
+  auto stub = etcdserverpb::Maintenance::NewStub(members_[member]->channel);
+  // Short: a member that has not joined yet holds the call until the deadline, and the
+  // members are asked one after the other.
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 150ms);
+  // Queued until connected: without it, a channel whose first attempt was refused (the
+  // member not yet listening) fails every call at once and does not try again.
+  context.set_wait_for_ready(true);
+  etcdserverpb::StatusResponse response;
+  if (!stub->Status(&context, etcdserverpb::StatusRequest{}, &response).ok()) return std::nullopt;
+  return Status{response.header().member_id(), response.leader()};
+}
+
+std::optional<int> EtcdCluster::leader(std::chrono::milliseconds within) const {
+  const auto deadline = Clock::now() + within;
+  for (;;) {
+    for (int member = 0; member < kMembers; ++member) {
+      const std::optional<Status> answer = status(member);
+      if (answer && answer->leader_id != 0 && answer->leader_id == answer->member_id) {
+        return member;
+      }
+    }
+    if (Clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+bool EtcdCluster::wait_until_serving(std::chrono::milliseconds within) const {
+  const auto deadline = Clock::now() + within;
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (const std::optional<int> member = leader(std::max(left, 0ms))) {
+      auto stub = etcdserverpb::KV::NewStub(members_[*member]->channel);
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + 1s);
+      context.set_wait_for_ready(true);
+      etcdserverpb::RangeRequest request;
+      request.set_key("count-test-probe");
+      etcdserverpb::RangeResponse response;
+      if (stub->Range(&context, request, &response).ok()) return true;
+    }
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+std::string EtcdCluster::logs() const {
+  std::string all;
+  for (const auto& member : members_) {
+    if (!member) continue;
+    all += fmt::format("--- {} (client port {}, peer port {}), run {}:\n", member->name,
+                       member->client_port, member->peer_port, member->runs);
+    all += tail(read_file(member->log_path()), 15);
+  }
+  return all;
+}
+
+}  // namespace count::test
