@@ -4,6 +4,8 @@
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -14,6 +16,7 @@
 
 #include "net/server.hpp"
 #include "net/signals.hpp"
+#include "store/etcd_store.hpp"
 #include "store/file_store.hpp"
 #include "store/memory_store.hpp"
 
@@ -71,9 +74,28 @@ int main(int argc, char** argv) {
                  "depends on it), everysec (once a second), never (the OS decides)")
       ->check(CLI::IsMember({"always", "everysec", "never"}))
       ->capture_default_str();
-  app.add_flag("--in-memory", in_memory,
-               "Keep the value in memory only, no data file: it starts at 0")
-      ->excludes(data_option);
+  auto* memory_option = app.add_flag("--in-memory", in_memory,
+                                     "Keep the value in memory only, no data file: it starts at 0")
+                            ->excludes(data_option);
+  std::string etcd_endpoints;
+  count::EtcdStoreOptions etcd_options;
+  auto* etcd_option =
+      app.add_option("--etcd", etcd_endpoints,
+                     "Keep the value in an etcd cluster, shared by every count-server started "
+                     "with the same endpoints and key: its client URLs, comma-separated "
+                     "(http://10.0.0.1:2379,http://10.0.0.2:2379,...)")
+          ->excludes(data_option)
+          ->excludes(memory_option);
+  app.add_option("--etcd-key", etcd_options.key, "The etcd key holding the value")
+      ->needs(etcd_option)
+      ->capture_default_str();
+  unsigned etcd_timeout_ms = 5000;
+  app.add_option("--etcd-timeout", etcd_timeout_ms,
+                 "Milliseconds a request waits for etcd (no quorum, no member reachable) "
+                 "before it gets err")
+      ->needs(etcd_option)
+      ->check(CLI::Range(100U, 600000U))
+      ->capture_default_str();
   app.set_version_flag("--version", std::string("count-server ") + COUNT_VERSION);
 
   try {
@@ -94,6 +116,24 @@ int main(int argc, char** argv) {
   std::string store_name = "in-memory store";
   if (in_memory) {
     store = std::make_unique<count::MemoryStore>();
+  } else if (!etcd_endpoints.empty()) {
+    etcd_options.request_timeout = std::chrono::milliseconds(etcd_timeout_ms);
+    count::EtcdClientOptions client_options;
+    client_options.endpoints = etcd_endpoints;
+    client_options.timeout = std::min(std::chrono::milliseconds(2000), etcd_options.request_timeout);
+    try {
+      auto etcd_store = std::make_unique<count::EtcdStore>(
+          std::make_unique<count::EtcdClientKv>(client_options), etcd_options);
+      store_name = fmt::format("etcd store {} at {}, value {}", etcd_options.key, etcd_endpoints,
+                               etcd_store->initial_value());
+      store = std::move(etcd_store);
+    } catch (const count::EtcdConfigError& e) {
+      fmt::print(stderr, "count-server: --etcd: {} (see --help)\n", e.what());
+      return kExitUsage;
+    } catch (const count::EtcdStoreError& e) {
+      fmt::print(stderr, "count-server: {}\n", e.what());
+      return kExitFailure;
+    }
   } else {
     count::FileStoreOptions store_options;
     store_options.path = data_path;
