@@ -43,15 +43,16 @@ class Outbox {
     }
   }
 
-  // Queues a reply of kind kLater: it, and everything queued after it, waits until its seq
-  // is durable and the store has decided it.
+  // Queues a reply of kind kLater: it, and everything queued after it, waits until the
+  // store has decided it.
   void push_later(Reply reply) {
     held_bytes_ += kMaxReplyBytes;
     const Seq seq = reply.seq;
     held_.push_back({std::move(reply), std::string(), seq});
   }
 
-  // Lets out every byte whose seq is at most `durable`, deciding the late replies among them.
+  // Lets out every byte whose seq is at most `durable`, and every late reply the store has
+  // decided, in order.
   void release(Seq durable) {
     std::size_t done = 0;
     while (done < marks_.size() && marks_[done].seq <= durable) {
@@ -60,9 +61,14 @@ class Outbox {
     }
     marks_.erase(marks_.begin(), marks_.begin() + static_cast<std::ptrdiff_t>(done));
     // Held entries follow every mark: they go only once the marks are gone, in order.
-    while (marks_.empty() && held_front_ < held_.size() && held_[held_front_].seq <= durable) {
+    while (marks_.empty() && held_front_ < held_.size()) {
       Held& next = held_[held_front_];
-      if (next.reply.kind == Reply::Kind::kLater) {
+      const bool later = next.reply.kind == Reply::Kind::kLater;
+      if (later ? !next.reply.later->decided.load(std::memory_order_acquire)
+                : next.seq > durable) {
+        break;
+      }
+      if (later) {
         held_bytes_ -= kMaxReplyBytes;
         append_reply(next.reply, buffer_);
       } else {

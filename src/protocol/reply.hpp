@@ -2,6 +2,7 @@
 // writes into the caller's buffer and never allocates once that buffer has room.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -20,7 +21,8 @@ struct LateReplies;
 
 struct Reply {
   // kLater: the store decides the reply after the request was served (see LateReplies);
-  // it is one of the four others by the time it may leave.
+  // it is one of the four others by the time it may leave. Its seq is still the request's
+  // place in the store's order.
   enum class Kind { kOk, kVal, kErr, kQuit, kLater };
 
   Kind kind = Kind::kErr;
@@ -38,19 +40,20 @@ struct Reply {
     return {Kind::kLater, static_cast<std::int64_t>(index), seq, std::move(batch)};
   }
 
-  // The reply that leaves: for kLater, the one the store decided (call it only once `seq`
-  // is durable); otherwise this one.
+  // The reply that leaves: for kLater, the one the store decided (call it only once the
+  // batch says it is decided); otherwise this one.
   const Reply& decided() const;
 
   friend bool operator==(const Reply&, const Reply&) = default;
 };
 
 // The replies of the requests a store took in one batch and answers only once the batch is
-// done (a store over the network answers when its round trip ends). The store sizes and
-// fills `replies` before it makes their seqs durable, and never changes them after; a
-// reader may read a reply once durable_seq() has reached its seq.
+// done (a store over the network answers when its round trip ends). The store fills
+// `replies`, then sets `decided` (release), and changes nothing after; a reader reads a
+// reply only once it sees `decided` (acquire). Batches may be decided in any order.
 struct LateReplies {
   std::vector<Reply> replies;
+  std::atomic<bool> decided{false};
 };
 
 // The longest reply line: "val -9223372036854775808\n".

@@ -28,6 +28,10 @@ constexpr int kKeepaliveTimeoutMs = 5'000;
 constexpr int kInitialReconnectBackoffMs = 100;
 // Between two tries of a read within its deadline: about a tenth of a leader election.
 constexpr std::chrono::milliseconds kReadRetryPause{25};
+// etcd's "require leader" metadata, and the refusal it gets from a member with no leader,
+// sent by etcd's unary interceptor before the call reaches its handler.
+constexpr char kRequireLeaderKey[] = "hasleader";
+constexpr char kNoLeaderMessage[] = "etcdserver: no leader";
 
 [[noreturn]] void refuse(std::string_view endpoint, std::string_view what) {
   throw EtcdConfigError(fmt::format("etcd endpoint \"{}\": {}", endpoint, what));
@@ -244,9 +248,12 @@ struct EtcdClient::Channel {
 
   // A client context with the deadline; queued while no member is connected rather than
   // failed at once, so that a member coming back within the deadline still serves it.
+  // It also asks the member to refuse the call at once when it knows no leader (etcd's
+  // "require leader" metadata): without quorum, nothing waits in its raft log for nothing.
   static void prepare(grpc::ClientContext& context, Clock::time_point deadline) {
     context.set_deadline(deadline);
     context.set_wait_for_ready(true);
+    context.AddMetadata(kRequireLeaderKey, "true");
   }
 
   // Calls `call(context)` (a read: it changes nothing) again while it fails with UNAVAILABLE
@@ -346,6 +353,13 @@ EtcdCommit EtcdClient::commit(std::string_view key, std::int64_t expected_mod_re
   Channel::prepare(context, deadline);
   etcdserverpb::TxnResponse response;
   const grpc::Status status = channel_->kv->Txn(&context, request, &response);
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+      status.error_message() == kNoLeaderMessage) {
+    // etcd's interceptor refused it before its handler ran: it never reached raft.
+    result.status = CommitStatus::kFailedNotSent;
+    result.error = describe(status);
+    return result;
+  }
   if (!status.ok()) {
     result.status = CommitStatus::kUnknown;
     result.error = describe(status);

@@ -132,6 +132,9 @@ class EtcdClient {
   //   every other code: etcd's refusals use them, but gRPC also makes some up on this side
   //     after the answer arrived (RESOURCE_EXHAUSTED for an answer too large, INTERNAL for
   //     one it cannot parse), when the transaction was applied.
+  // One exception: UNAVAILABLE "etcdserver: no leader" is kFailedNotSent, since every call
+  // asks etcd to refuse it while the member knows no leader, and that refusal comes from
+  // etcd's interceptor, before the transaction can reach raft.
   // OK with succeeded=true is kCommitted and with succeeded=false kConflict. Keys must be
   // non-empty and different (etcd refuses two puts to one key in a transaction).
   EtcdCommit commit(std::string_view key, std::int64_t expected_mod_revision,

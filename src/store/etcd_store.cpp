@@ -58,6 +58,7 @@ template <typename Result>
 Result EtcdStore::join_open_round(Entry entry) const {
   const std::lock_guard lock(mutex_);
   Round& round = *open_;
+  if (round.entries.empty()) round.opened_at = Clock::now();
   round.entries.push_back(entry);
   round.replies->replies.emplace_back();
   round.last_seq = ++next_seq_;
@@ -112,14 +113,7 @@ void EtcdStore::run() {
       round = std::exchange(open_, std::make_shared<Round>());
     }
     serve(*round);
-    // The replies are written before the seq that lets them out is published.
-    decided_seq_.store(round->last_seq, std::memory_order_release);
-    if (listener_) listener_();
-    {
-      const std::lock_guard lock(stats_mutex_);
-      stats_.requests += round->entries.size();
-      ++stats_.rounds;
-    }
+    publish(*round);
     // Whatever joined meanwhile goes at once: that is the combining.
     const std::lock_guard lock(mutex_);
     if (!open_->entries.empty()) send_requested_ = true;
@@ -151,6 +145,33 @@ std::pair<std::int64_t, bool> EtcdStore::decide(Round& round, const Base& base) 
   return {value, value != base.value};
 }
 
+void EtcdStore::publish(Round& round) {
+  // The replies are written before the flag that lets them out.
+  round.replies->decided.store(true, std::memory_order_release);
+  if (round.last_seq > decided_seq_.load(std::memory_order_relaxed)) {
+    decided_seq_.store(round.last_seq, std::memory_order_release);
+  }
+  if (listener_) listener_();
+  const std::lock_guard lock(stats_mutex_);
+  stats_.requests += round.entries.size();
+  ++stats_.rounds;
+}
+
+void EtcdStore::fail_expired_open_round() {
+  std::shared_ptr<Round> expired;
+  {
+    const std::lock_guard lock(mutex_);
+    if (open_->entries.empty() ||
+        Clock::now() < open_->opened_at + options_.request_timeout) {
+      return;
+    }
+    expired = std::exchange(open_, std::make_shared<Round>());
+    send_requested_ = false;
+  }
+  fail(*expired);
+  publish(*expired);
+}
+
 void EtcdStore::fail(Round& round) {
   const Seq first_seq = round.last_seq + 1 - round.entries.size();
   for (std::size_t i = 0; i < round.entries.size(); ++i) {
@@ -161,6 +182,7 @@ void EtcdStore::fail(Round& round) {
 }
 
 bool EtcdStore::back_off(int attempt) {
+  fail_expired_open_round();
   const auto pause = std::chrono::milliseconds(std::min(10 << std::min(attempt, 5), 250));
   std::unique_lock lock(mutex_);
   // close() cuts a pause short only once it has given up waiting.
@@ -200,7 +222,7 @@ bool EtcdStore::committed_since(const EtcdEntry& record, std::uint64_t first) {
 // still commit, exactly one of the two will) or once the key has moved past that revision
 // (then the last one never can).
 void EtcdStore::serve(Round& round) {
-  const auto deadline = Clock::now() + options_.request_timeout;
+  const auto deadline = round.opened_at + options_.request_timeout;
   const std::uint64_t first_transaction = next_transaction_;
   // Set while a transaction of this round may have committed: the revision it compared
   // against. Its requests are not answered `err` while it is set.

@@ -85,6 +85,7 @@ class EtcdStore final : public Store {
   Applied add(std::int64_t delta) override;
   Snapshot get() const override;
   void commit() override;
+  // Late replies leave when their batch is decided; this only says how far that has come.
   Seq durable_seq() const override { return decided_seq_.load(std::memory_order_acquire); }
   void on_durable(std::function<void()> listener) override { listener_ = std::move(listener); }
   // Sends what is open, waits for every round (a round still unknown after request_timeout
@@ -116,6 +117,7 @@ class EtcdStore final : public Store {
     std::vector<Entry> entries;
     std::shared_ptr<LateReplies> replies = std::make_shared<LateReplies>();
     Seq last_seq = 0;
+    std::chrono::steady_clock::time_point opened_at;  // when its first request joined
   };
   // What the round thread believes the key holds, from its last read or transaction.
   struct Base {
@@ -131,6 +133,11 @@ class EtcdStore final : public Store {
   // whether that differs from base's.
   std::pair<std::int64_t, bool> decide(Round& round, const Base& base) const;
   void fail(Round& round);
+  // Lets the replies of `round` out.
+  void publish(Round& round);
+  // While the round thread waits: answers `err` to the open round once it has waited the
+  // whole request_timeout. It was never sent, so it cannot have been applied.
+  void fail_expired_open_round();
   // Waits a little before trying etcd again; false when close() gave up waiting.
   bool back_off(int attempt);
   std::optional<Base> base_of(const EtcdEntry& key, Round& round);

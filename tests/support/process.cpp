@@ -106,7 +106,23 @@ int wait_for_exit(pid_t pid, std::chrono::milliseconds timeout) {
   }
 }
 
-ServerProcess::ServerProcess(const std::vector<std::string>& args) {
+namespace {
+std::string etcd_endpoints;  // set once, before the first test, by the etcd runs' environment
+int etcd_keys = 0;
+}  // namespace
+
+void use_etcd_instead_of_memory(const std::string& endpoints) { etcd_endpoints = endpoints; }
+
+ServerProcess::ServerProcess(const std::vector<std::string>& given) {
+  std::vector<std::string> args;
+  for (const std::string& arg : given) {
+    if (arg == "--in-memory" && !etcd_endpoints.empty()) {
+      args.insert(args.end(), {"--etcd", etcd_endpoints, "--etcd-key",
+                               fmt::format("/count-test/{}/{}", ::getpid(), ++etcd_keys)});
+    } else {
+      args.push_back(arg);
+    }
+  }
   argv_ = {binary("count-server"), "--bind", "127.0.0.1", "--port", "0"};
   argv_.insert(argv_.end(), args.begin(), args.end());
   const auto named = [&](const std::string& flag) {
@@ -115,7 +131,7 @@ ServerProcess::ServerProcess(const std::vector<std::string>& args) {
   if (const auto data = std::find(args.begin(), args.end(), "--data");
       data != args.end() && data + 1 != args.end()) {
     data_path_ = *(data + 1);
-  } else if (!named("--in-memory")) {
+  } else if (!named("--in-memory") && !named("--etcd")) {
     data_path_ = dir_.path() / "count.data";
     argv_.insert(argv_.end(), {"--data", data_path_.string()});
   }

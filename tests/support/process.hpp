@@ -50,6 +50,10 @@ class LoopbackListener {
   std::uint16_t port_ = 0;
 };
 
+// From now on, a ServerProcess started with --in-memory keeps its value in the etcd cluster
+// at `endpoints` instead, on a key of its own (the end-to-end tests' etcd runs).
+void use_etcd_instead_of_memory(const std::string& endpoints);
+
 // A count-server on a free 127.0.0.1 port (it is started with --port 0 and says which).
 // Unless `args` name --data or --in-memory, it gets --data data_path(): a count.data in the
 // process's own temporary folder, so that no test writes into its working folder.

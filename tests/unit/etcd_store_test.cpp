@@ -174,9 +174,9 @@ Pending get(Store& store) {
 }
 
 // Waits (bounded) until the store has decided `pending`, and returns the reply line.
-std::string answer(Store& store, const Pending& pending, milliseconds limit = milliseconds(10000)) {
+std::string answer(Store& /*store*/, const Pending& pending, milliseconds limit = milliseconds(10000)) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (store.durable_seq() < pending.seq) {
+  while (!pending.later->decided.load(std::memory_order_acquire)) {
     if (std::chrono::steady_clock::now() >= deadline) return "(no answer)";
     std::this_thread::sleep_for(milliseconds(1));
   }
@@ -318,6 +318,27 @@ TEST(EtcdStore, WithoutEtcdRequestsGetErrAfterTheTimeoutAndServeAgainWhenItRetur
   store->commit();
   EXPECT_EQ(answer(*store, c), "ok");
   EXPECT_EQ(answer(*store, d), "val 11");
+}
+
+// Quorum lost with a transaction in flight: its requests wait until etcd can say what became
+// of it, while the requests that came after it, never sent, get err after the timeout.
+TEST(EtcdStore, OnlyTheRequestsOfAnUnresolvedTransactionWaitPastTheTimeout) {
+  FakeEtcd etcd;
+  auto store = make_store(etcd, milliseconds(300));
+  etcd.set_fault(FakeEtcd::Fault::kUnknownLost);
+  const Pending in_flight = add(*store, 5);
+  store->commit();
+  ASSERT_TRUE(etcd.wait_for_commits(1));
+  etcd.set_fault(FakeEtcd::Fault::kUnavailable);
+  const Pending later = add(*store, 1);
+  store->commit();
+  EXPECT_EQ(answer(*store, later), "err");
+  EXPECT_FALSE(in_flight.later->decided.load());
+  std::this_thread::sleep_for(milliseconds(400));
+  EXPECT_FALSE(in_flight.later->decided.load()) << "answered before etcd could tell";
+  etcd.set_fault(FakeEtcd::Fault::kNone);
+  EXPECT_EQ(answer(*store, in_flight), "ok");
+  EXPECT_EQ(etcd.value(kKey), "5");
 }
 
 TEST(EtcdStore, AKeyThatIsNotOursStopsTheStart) {

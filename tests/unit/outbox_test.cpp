@@ -82,12 +82,12 @@ TEST(Outbox, LateRepliesHoldWhatFollowsUntilTheyAreDecided) {
   EXPECT_EQ(outbox.size(), 3 + kMaxReplyBytes + 4 + kMaxReplyBytes);
   outbox.release(3);
   EXPECT_EQ(outbox.sendable(), "ok\n");
-  // The store decides the batch, then makes it durable.
+  outbox.release(100);
+  EXPECT_EQ(outbox.sendable(), "ok\n");  // not decided yet, whatever the seq
   batch->replies[0] = Reply::val(-42, 10);
   batch->replies[1] = Reply::err(11);
-  outbox.release(10);
-  EXPECT_EQ(outbox.sendable(), "ok\nval -42\nerr\n");
-  outbox.release(11);
+  batch->decided = true;
+  outbox.release(3);
   EXPECT_EQ(outbox.sendable(), "ok\nval -42\nerr\nerr\n");
   EXPECT_FALSE(outbox.awaiting_durability());
   outbox.consume(outbox.sendable().size());
@@ -97,6 +97,7 @@ TEST(Outbox, LateRepliesHoldWhatFollowsUntilTheyAreDecided) {
 TEST(Outbox, ALateReplyWaitsForEarlierBytesThatWait) {
   auto batch = std::make_shared<LateReplies>();
   batch->replies = {Reply::ok(5)};
+  batch->decided = true;
   Outbox outbox;
   outbox.push("val 1\n", 20);
   outbox.push_later(Reply::late(batch, 0, 5));
@@ -104,6 +105,22 @@ TEST(Outbox, ALateReplyWaitsForEarlierBytesThatWait) {
   EXPECT_EQ(outbox.sendable(), "");
   outbox.release(20);
   EXPECT_EQ(outbox.sendable(), "val 1\nok\n");
+}
+
+TEST(Outbox, LateBatchesDecidedOutOfOrderStillLeaveInQueueOrder) {
+  auto first = std::make_shared<LateReplies>();
+  auto second = std::make_shared<LateReplies>();
+  first->replies = {Reply::ok(1)};
+  second->replies = {Reply::err(2)};
+  Outbox outbox;
+  outbox.push_later(Reply::late(first, 0, 1));
+  outbox.push_later(Reply::late(second, 0, 2));
+  second->decided = true;
+  outbox.release(0);
+  EXPECT_EQ(outbox.sendable(), "");
+  first->decided = true;
+  outbox.release(0);
+  EXPECT_EQ(outbox.sendable(), "ok\nerr\n");
 }
 
 }  // namespace

@@ -1,0 +1,242 @@
+// Three count-server front ends over one real three-member etcd cluster, under load from
+// clients on every front end, while etcd members or a front end die: every acknowledged
+// mutation is in the value, no mutation answered `err` is, and every front end reads the
+// same value. Each test has its own cluster; every loop is bounded in count and in time.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/etcd_cluster.hpp"
+#include "support/process.hpp"
+
+namespace count::test {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kFrontEnds = 3;
+constexpr int kClients = 6;
+constexpr std::size_t kPipeline = 8;
+// How long a request waits for etcd before its err: shorter than the outages below.
+constexpr char kEtcdTimeoutMs[] = "1500";
+
+// What one client saw. Deltas are positive, so a value can only grow.
+struct Tally {
+  std::int64_t acknowledged = 0;     // sum of the mutations answered ok
+  std::int64_t refused = 0;          // sum of those answered err: never applied
+  std::int64_t unknown = 0;          // sum of those whose connection broke first
+  std::int64_t ok_after_heal = 0;    // oks sent after the fault was over
+  std::int64_t err_replies = 0;
+  std::string problem;
+};
+
+class ScaleOutE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (int i = 0; i < kFrontEnds; ++i) {
+      front_ends_.push_back(std::make_unique<ServerProcess>(std::vector<std::string>{
+          "--etcd", cluster_.endpoints(), "--etcd-key", "/scale-out/value", "--etcd-timeout",
+          kEtcdTimeoutMs, "--threads", "1"}));
+    }
+  }
+
+  void TearDown() override {
+    for (auto& front_end : front_ends_) {
+      if (front_end->pid() > 0) {
+        EXPECT_EQ(front_end->stop(SIGTERM), 0) << front_end->log();
+      }
+    }
+  }
+
+  // Runs kClients clients for `length`, each on its own front end first and on the next
+  // one when its connection breaks; calls `fault` after a third of it and `heal` after two
+  // thirds. Returns every client's tally added up.
+  Tally run_load(std::chrono::milliseconds length, const std::function<void()>& fault,
+                 const std::function<void()>& heal) {
+    std::vector<Tally> tallies(kClients);
+    std::atomic<bool> healed{false};
+    const auto end = Clock::now() + length;
+    std::vector<std::thread> clients;
+    for (int c = 0; c < kClients; ++c) {
+      clients.emplace_back([&, c] { client_loop(c, end, healed, tallies[static_cast<std::size_t>(c)]); });
+    }
+    std::this_thread::sleep_for(length / 3);
+    fault();
+    std::this_thread::sleep_for(length / 3);
+    heal();
+    healed = true;
+    for (std::thread& client : clients) client.join();
+    Tally all;
+    for (const Tally& one : tallies) {
+      all.acknowledged += one.acknowledged;
+      all.refused += one.refused;
+      all.unknown += one.unknown;
+      all.ok_after_heal += one.ok_after_heal;
+      all.err_replies += one.err_replies;
+      if (all.problem.empty()) all.problem = one.problem;
+    }
+    return all;
+  }
+
+  // The value every running front end reads once the load is over: they must agree.
+  std::int64_t agreed_value() {
+    std::int64_t value = 0;
+    bool first = true;
+    for (auto& front_end : front_ends_) {
+      if (front_end->pid() <= 0) continue;
+      Client client = front_end->connect();
+      client.set_receive_timeout(20s);
+      const std::string reply = client.call("get");
+      EXPECT_TRUE(reply.starts_with("val ")) << reply;
+      if (!reply.starts_with("val ")) continue;
+      const std::int64_t read = std::stoll(reply.substr(4));
+      if (!first) {
+        EXPECT_EQ(read, value) << "front ends disagree";
+      }
+      value = read;
+      first = false;
+    }
+    return value;
+  }
+
+  // Stops a front end with SIGKILL; its clients move on to the others.
+  void kill_front_end(int index) {
+    alive_[static_cast<std::size_t>(index)] = false;
+    front_ends_[static_cast<std::size_t>(index)]->stop(SIGKILL);
+  }
+
+  EtcdCluster cluster_;
+  std::vector<std::unique_ptr<ServerProcess>> front_ends_;
+
+ private:
+  std::array<std::atomic<bool>, kFrontEnds> alive_{true, true, true};
+
+  void client_loop(int index, Clock::time_point end, const std::atomic<bool>& healed, Tally& tally) {
+    int front_end = index % kFrontEnds;
+    std::int64_t last_seen = INT64_MIN;
+    std::uint64_t step = static_cast<std::uint64_t>(index) * 7919;
+    for (int batch = 0; batch < 100'000 && Clock::now() < end; ++batch) {
+      std::optional<Client> client;
+      for (int tries = 0; tries < kFrontEnds * 2 && !client; ++tries) {
+        if (alive_[static_cast<std::size_t>(front_end)]) {
+          try {
+            client = front_ends_[static_cast<std::size_t>(front_end)]->connect();
+            client->set_receive_timeout(20s);
+          } catch (const ClientError&) {
+          }
+        }
+        if (!client) front_end = (front_end + 1) % kFrontEnds;
+      }
+      if (!client) {
+        tally.problem = "no front end accepts connections";
+        return;
+      }
+      // Batches on this connection until the end or until it breaks.
+      while (Clock::now() < end) {
+        std::string requests;
+        std::vector<std::int64_t> deltas;
+        for (std::size_t i = 0; i < kPipeline; ++i) {
+          const std::int64_t delta = ++step % 5 == 0 ? static_cast<std::int64_t>(step % 97) + 2 : 1;
+          const bool get = step % 11 == 0;
+          deltas.push_back(get ? 0 : delta);
+          requests += get ? "get\n" : delta == 1 ? "incr\n" : "add " + std::to_string(delta) + "\n";
+        }
+        const bool after_heal = healed.load();
+        std::size_t answered = 0;
+        try {
+          client->send(requests);
+          for (; answered < deltas.size(); ++answered) {
+            const auto reply = client->read_line();
+            if (!reply) break;
+            const std::int64_t delta = deltas[answered];
+            if (delta == 0 && reply->starts_with("val ")) {
+              const std::int64_t seen = std::stoll(reply->substr(4));
+              if (seen < last_seen && tally.problem.empty()) tally.problem = "a get went backwards";
+              last_seen = seen;
+            } else if (delta == 0 && *reply == "err") {
+              ++tally.err_replies;
+            } else if (delta != 0 && *reply == "ok") {
+              tally.acknowledged += delta;
+              if (after_heal) tally.ok_after_heal += delta;
+            } else if (delta != 0 && *reply == "err") {
+              tally.refused += delta;
+              ++tally.err_replies;
+            } else if (tally.problem.empty()) {
+              tally.problem = "unexpected reply '" + *reply + "'";
+            }
+          }
+        } catch (const ClientError&) {
+        }
+        if (answered < deltas.size()) {
+          for (std::size_t i = answered; i < deltas.size(); ++i) tally.unknown += deltas[i];
+          front_end = (front_end + 1) % kFrontEnds;
+          break;  // the connection broke: on to another front end
+        }
+      }
+    }
+  }
+};
+
+void expect_exact(const Tally& tally, std::int64_t value) {
+  EXPECT_EQ(tally.problem, "");
+  EXPECT_EQ(tally.unknown, 0) << "a front end left a client without a reply";
+  EXPECT_EQ(value, tally.acknowledged) << "refused: " << tally.refused;
+  EXPECT_GT(tally.ok_after_heal, 0) << "no progress after the fault";
+}
+
+TEST_F(ScaleOutE2E, KillingAFollowerLosesNothing) {
+  const std::optional<int> leader = cluster_.leader(10s);
+  ASSERT_TRUE(leader.has_value()) << cluster_.logs();
+  const int follower = (*leader + 1) % EtcdCluster::kMembers;
+  const Tally tally = run_load(4500ms, [&] { cluster_.kill(follower); }, [&] { cluster_.start(follower); });
+  expect_exact(tally, agreed_value());
+}
+
+TEST_F(ScaleOutE2E, KillingTheLeaderLosesNothing) {
+  const std::optional<int> leader = cluster_.leader(10s);
+  ASSERT_TRUE(leader.has_value()) << cluster_.logs();
+  const Tally tally = run_load(4500ms, [&] { cluster_.kill(*leader); }, [&] { cluster_.start(*leader); });
+  expect_exact(tally, agreed_value());
+}
+
+// No quorum: requests wait, then get err, and nothing they asked is applied; once two
+// members are back, the same front ends serve again without a restart.
+TEST_F(ScaleOutE2E, LosingQuorumGivesErrsThatChangeNothingAndServiceReturnsWithIt) {
+  const Tally tally = run_load(
+      9000ms,
+      [&] {
+        cluster_.stop(1);
+        cluster_.stop(2);
+      },
+      [&] {
+        cluster_.start(1);
+        cluster_.start(2);
+        EXPECT_TRUE(cluster_.wait_until_serving(20s)) << cluster_.logs();
+      });
+  expect_exact(tally, agreed_value());
+  EXPECT_GT(tally.err_replies, 0) << "no request waited out the outage";
+}
+
+// A front end killed under load: its clients' requests in flight may or may not have been
+// applied; every acknowledged one is, and nothing else is invented.
+TEST_F(ScaleOutE2E, KillingAFrontEndLosesNoAcknowledgedMutation) {
+  const Tally tally = run_load(4500ms, [&] { kill_front_end(2); }, [] {});
+  EXPECT_EQ(tally.problem, "");
+  const std::int64_t value = agreed_value();
+  EXPECT_GE(value, tally.acknowledged);
+  EXPECT_LE(value, tally.acknowledged + tally.unknown);
+  EXPECT_GT(tally.ok_after_heal, 0);
+}
+
+}  // namespace
+}  // namespace count::test
