@@ -120,7 +120,13 @@ void Session::serve(std::string_view bytes) {
   Seq seq = 0;
   splitter_.feed(bytes, [&](LineSplitter::Event event, std::string_view line) {
     Reply reply = event == LineSplitter::Event::kLine ? execute_line(line, store_) : Reply::err();
-    add_reply(std::move(reply), replies, seq);
+    if (reply.kind == Reply::Kind::kLater) {
+      hold_late_reply(std::move(reply), replies, seq);
+      return true;
+    }
+    append_reply(reply, replies);
+    seq = std::max(seq, reply.seq);
+    quit_ = reply.kind == Reply::Kind::kQuit;
     return !quit_;
   });
   queue_replies(replies, seq);
@@ -130,20 +136,18 @@ void Session::serve_end_of_stream() {
   std::string& replies = loop_.reply_buffer();
   Seq seq = 0;
   splitter_.finish([&](LineSplitter::Event /*event*/, std::string_view line) {
-    add_reply(execute_line(line, store_), replies, seq);
+    Reply reply = execute_line(line, store_);
+    if (reply.kind == Reply::Kind::kLater) return hold_late_reply(std::move(reply), replies, seq);
+    append_reply(reply, replies);
+    seq = std::max(seq, reply.seq);
+    quit_ = reply.kind == Reply::Kind::kQuit;
   });
   queue_replies(replies, seq);
 }
 
-// Adds a reply to the batch being formatted in `replies`, which waits for `seq`. A reply the
-// store decides later ends the batch: what came before is queued, and it is held after it.
-void Session::add_reply(Reply reply, std::string& replies, Seq& seq) {
-  quit_ = reply.kind == Reply::Kind::kQuit;
-  if (reply.kind != Reply::Kind::kLater) {
-    append_reply(reply, replies);
-    seq = std::max(seq, reply.seq);
-    return;
-  }
+// A reply the store decides later ends the batch being formatted in `replies` (which waits
+// for `seq`): what came before is queued, and it is held after it.
+void Session::hold_late_reply(Reply reply, std::string& replies, Seq& seq) {
   queue_replies(replies, seq);
   seq = 0;
   loop_.commit_after_this_turn(store_);

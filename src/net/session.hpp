@@ -48,7 +48,7 @@ class Session {
   ReadOutcome read_and_serve();
   void serve(std::string_view bytes);
   void serve_end_of_stream();
-  void add_reply(Reply reply, std::string& replies, Seq& seq);
+  void hold_late_reply(Reply reply, std::string& replies, Seq& seq);
   void queue_replies(std::string& replies, Seq seq);
   void flush();
   bool can_read() const;
