@@ -499,51 +499,63 @@ std::variant<Windows, CheckResult> compute_windows(const Problem& p, const Level
 }
 
 // ---------------------------------------------------------------------------------------------
-// Same-sign histories whose mutations all have one delta d: exact, O(n log n).
+// Same-sign histories: filling the gaps earliest deadline first. O(n log n); exact when every
+// mutation has the same delta d, a necessary condition otherwise.
 //
-// With equal deltas, gap j needs exactly need_j = (v_{j+1} - v_j) / d mutations (a remainder
-// is a violation), and (c) can be ignored: if an assignment obeys the windows but m1 completed
+// With equal deltas, (c) can be ignored: if an assignment obeys the windows but m1 completed
 // before m2 was invoked while gap(m1) > gap(m2), swap their gaps. Both windows stay obeyed,
 // because m1's window lies below m2's at both ends (any get before m1 is before m2, any get
 // after m2 is after m1), and the sums stay (equal deltas). Each swap raises
 // sum(gap(m) * rank of m by invocation) (m1 is invoked first), so swapping ends, with (c) true.
+// So the question is a matching of mutations to gaps in their windows, exactly
+// (v_{j+1} - v_j) / d in each gap j < K (a remainder is a violation), every acknowledged
+// mutation matched (gap K takes any number), unacknowledged ones optional (their window always
+// reaches K). Earliest deadline first decides it: sweep the gaps in order, keep the mutations
+// whose window has opened, and fill gap j from those of lowest hi. If too few are open, or an
+// acknowledged mutation with hi = j is left over, no assignment exists. Proof: take a valid
+// assignment agreeing with the sweep on gaps before j. If at gap j it uses x where the sweep
+// used y (y's hi lower), y sits in some later gap (or unapplied, then hi(y) = K = hi(x)); swap
+// x and y: y fits gap j, x fits y's gap since hi(x) >= hi(y). Repeating makes it agree at gap j
+// too. So the sweep fails only when no assignment exists.
 //
-// So the question is a matching of mutations to gaps in their windows, exactly need_j in each
-// gap j < K, every acknowledged mutation matched (gap K takes any number), unacknowledged ones
-// optional (their window always reaches K). Earliest deadline first decides it: sweep the
-// gaps in order, keep the mutations whose window has opened, and give gap j the need_j with the
-// lowest hi. If fewer than need_j are open, or an acknowledged mutation with hi = j is left
-// over, no assignment exists. Proof: take a valid assignment agreeing with the sweep on gaps
-// before j. If at gap j it uses x where the sweep used y (y's hi lower), y sits in some later
-// gap (or unapplied, then hi(y) = K = hi(x)); swap x and y: y fits gap j, x fits y's gap since
-// hi(x) >= hi(y). Repeating makes it agree at gap j too. So the sweep fails only when no
-// assignment exists.
+// With several deltas the same sweep runs on a relaxation: every mutation may be split into
+// pieces that land in different gaps of its window, and (c) is dropped. Any order gives a
+// solution of the relaxation, so when the sweep fails (the same exchange proof holds for
+// pieces) no order exists; when it succeeds, the search below decides. A gap whose rise is not
+// a multiple of the deltas' greatest common divisor is a violation too. With one delta the
+// sweep never splits a mutation (every rise is a multiple of d), so it is the exact sweep.
 //
 // When it fails, the witness is a range of gaps [a, j] that Hall's condition rules out: either
-// fewer mutations can reach it than it needs, or more acknowledged ones must land in it than it
-// can take. The sweep's record of what it used where gives the largest such a.
+// the mutations that can reach it add less than it needs, or the acknowledged ones that must
+// land in it add more than it takes. The sweep's record of what it used where gives the
+// largest such a.
 
-class EqualSteps {
+class GapFill {
  public:
-  EqualSteps(const Problem& p, const Levels& l, const Windows& w, const Namer& name)
+  GapFill(const Problem& p, const Levels& l, const Windows& w, const Namer& name)
       : p_(p), l_(l), w_(w), name_(name) {}
 
   std::optional<CheckResult> run() {
     const std::size_t k = l_.levels.size();
-    const Wide d = p_.mutations.front().delta;
+    Wide step = 0;  // the greatest common divisor of the deltas
+    for (const Mutation& m : p_.mutations) step = gcd(step, m.delta);
     need_.resize(k);
     for (std::size_t j = 0; j < k; ++j) {
-      const Wide rise = value(j + 1) - value(j);
-      if (rise % d != 0) {
+      need_[j] = value(j + 1) - value(j);
+      // No mutations (step 0): every get reads the initial value, which check 1 made sure of.
+      if (step != 0 && need_[j] % step != 0) {
         return violation(fmt::format(
-            "every mutation changes the counter by {}, but {} and {} differ by {}", name_.value(d),
-            lower_end(j), name_.read(p_.reads[l_.levels[j].reads.front()]), name_.value(rise)));
+            "every mutation changes the counter by a multiple of {}, but {} and {} differ by {}",
+            name_.value(step), lower_end(j), name_.read(p_.reads[l_.levels[j].reads.front()]),
+            name_.value(need_[j])));
       }
-      need_[j] = rise / d;
     }
 
-    std::vector<std::size_t> by_lo(p_.mutations.size());
-    for (std::size_t i = 0; i < by_lo.size(); ++i) by_lo[i] = i;
+    const std::size_t n = p_.mutations.size();
+    left_.resize(n);
+    for (std::size_t i = 0; i < n; ++i) left_[i] = p_.mutations[i].delta;
+    std::vector<std::size_t> by_lo(n);
+    for (std::size_t i = 0; i < n; ++i) by_lo[i] = i;
     std::sort(by_lo.begin(), by_lo.end(),
               [&](std::size_t a, std::size_t b) { return w_.lo[a] < w_.lo[b]; });
     // Open mutations, lowest hi on top (ties by index, for a deterministic witness).
@@ -551,32 +563,47 @@ class EqualSteps {
       return w_.hi[a] != w_.hi[b] ? w_.hi[a] > w_.hi[b] : a > b;
     };
     std::priority_queue<std::size_t, std::vector<std::size_t>, decltype(later)> open(later);
+    Wide open_sum = 0;
     std::size_t next = 0;
-    gap_start_.clear();
     for (std::size_t j = 0; j < k; ++j) {
-      while (next < by_lo.size() && w_.lo[by_lo[next]] <= j) open.push(by_lo[next++]);
+      while (next < n && w_.lo[by_lo[next]] <= j) {
+        open_sum += left_[by_lo[next]];
+        open.push(by_lo[next++]);
+      }
       gap_start_.push_back(used_.size());
-      if (static_cast<Wide>(open.size()) < need_[j]) return too_few(j, open.size());
+      if (open_sum < need_[j]) return too_little(j, open_sum);
       std::size_t highest = 0;
-      for (Wide taken = 0; taken < need_[j]; ++taken) {
-        highest = std::max(highest, w_.hi[open.top()]);
-        used_.push_back(open.top());
-        open.pop();
+      for (Wide missing = need_[j]; missing > 0;) {
+        const std::size_t i = open.top();
+        const Wide taken = std::min(missing, left_[i]);
+        highest = std::max(highest, w_.hi[i]);
+        used_.push_back(i);
+        left_[i] -= taken;
+        open_sum -= taken;
+        missing -= taken;
+        if (left_[i] == 0) open.pop();
       }
       highest_hi_.push_back(highest);
       if (!open.empty() && w_.hi[open.top()] == j) {
-        std::vector<std::size_t> left;
+        std::vector<std::size_t> stuck;
         while (!open.empty() && w_.hi[open.top()] == j) {
-          left.push_back(open.top());
+          stuck.push_back(open.top());
           open.pop();
         }
-        return too_many(j, left);
+        return too_much(j, stuck);
       }
     }
     return std::nullopt;
   }
 
  private:
+  static Wide gcd(Wide a, Wide b) {
+    if (a < 0) a = -a;
+    if (b < 0) b = -b;
+    while (b != 0) a = std::exchange(b, a % b);
+    return a;
+  }
+
   Wide value(std::size_t level) const {
     return level == 0 ? p_.initial : l_.levels[level - 1].value;
   }
@@ -606,23 +633,30 @@ class EqualSteps {
     return *best;
   }
 
-  // Gap j cannot be filled. Find the largest a <= j such that everything used before gap a has
+  // The distinct mutations in `indices`, in order of first appearance.
+  std::vector<const Mutation*> distinct(const std::vector<std::size_t>& indices) const {
+    std::vector<const Mutation*> out;
+    std::unordered_set<std::size_t> seen;
+    for (const std::size_t i : indices) {
+      if (seen.insert(i).second) out.push_back(&p_.mutations[i]);
+    }
+    return out;
+  }
+
+  // Gap j cannot be filled. Take the largest a <= j such that everything used before gap a has
   // hi < a: then the mutations whose window meets [a, j] are exactly those used in gaps a..j-1
-  // and those still open, fewer than gaps a..j need.
-  CheckResult too_few(std::size_t j, std::size_t open_count) const {
-    std::vector<std::size_t> highest_before(j + 1, 0);  // [a]: max hi used in gaps < a, + 1
+  // and those still open, and they add less than gaps a..j need.
+  CheckResult too_little(std::size_t j, Wide open_sum) const {
+    std::vector<std::size_t> highest_before(j + 1, 0);  // [a]: 1 + max hi used in gaps < a
     for (std::size_t a = 1; a <= j; ++a) {
       highest_before[a] = std::max(highest_before[a - 1], highest_hi_[a - 1] + 1);
     }
     std::size_t a = j;
     while (a > 0 && highest_before[a] > a) --a;
-    Wide needed = 0;
-    for (std::size_t g = a; g <= j; ++g) needed += need_[g];
-    std::vector<const Mutation*> reach;
-    for (std::size_t u = gap_start_[a]; u < used_.size(); ++u) {
-      reach.push_back(&p_.mutations[used_[u]]);
-    }
-    const std::size_t count = reach.size() + open_count;
+    Wide reach = open_sum;
+    for (std::size_t g = a; g < j; ++g) reach += need_[g];
+    const std::vector<std::size_t> used(used_.begin() + static_cast<long>(gap_start_[a]),
+                                        used_.end());
     std::string bounds;
     if (a > 0) {
       bounds +=
@@ -631,46 +665,45 @@ class EqualSteps {
     bounds += fmt::format("invoked after {} completed",
                           name_.read(earliest_completed(j + 1, l_.levels.size())));
     return violation(fmt::format(
-        "from {} to {} the counter must change by {}, but only {} mutations of {} can fall in "
-        "between (any other was {}): {}",
+        "from {} to {} the counter must change by {}, but the mutations that can fall in "
+        "between change it by {} at most (any other was {}){}{}",
         lower_end(a), name_.read(p_.reads[l_.levels[j].reads.front()]),
-        name_.value(value(j + 1) - value(a)), count, name_.value(p_.mutations.front().delta),
-        bounds, count == reach.size() ? name_.mutations(reach) : "those in the overlap"));
+        name_.value(value(j + 1) - value(a)), name_.value(reach), bounds,
+        used.empty() ? "" : "; used between earlier values: ",
+        used.empty() ? "" : name_.mutations(distinct(used))));
   }
 
   // Acknowledged mutations with hi = j are left after gap j was filled. Let a be 1 + the last
-  // gap before j that used a mutation with hi > j (or 0): every mutation used in gaps a..j-1
-  // has hi <= j (the sweep prefers lower hi) and lo >= a (else gap a-1 would have preferred
-  // it), so together with those left they must all fall in gaps a..j, more than it takes.
-  CheckResult too_many(std::size_t j, const std::vector<std::size_t>& left) const {
+  // gap before j that used a mutation with hi > j (or 0): every mutation used in gaps a..j has
+  // hi <= j (the sweep prefers lower hi) and lo >= a (else gap a-1 would have preferred it),
+  // so together with those left they must all fall in gaps a..j, more than those take.
+  CheckResult too_much(std::size_t j, const std::vector<std::size_t>& stuck) const {
     std::size_t a = j;
     while (a > 0 && highest_hi_[a - 1] <= j) --a;
-    std::vector<const Mutation*> trapped;
-    trapped.reserve(left.size() + used_.size() - gap_start_[a]);
-    for (const std::size_t i : left) trapped.push_back(&p_.mutations[i]);
-    for (std::size_t u = gap_start_[a]; u < used_.size(); ++u) {
-      trapped.push_back(&p_.mutations[used_[u]]);
-    }
-    const Wide total = static_cast<Wide>(trapped.size()) * p_.mutations.front().delta;
+    std::vector<std::size_t> trapped = stuck;
+    trapped.insert(trapped.end(), used_.begin() + static_cast<long>(gap_start_[a]), used_.end());
+    Wide total = 0;
+    for (const std::size_t i : stuck) total += left_[i];
+    for (std::size_t g = a; g <= j; ++g) total += need_[g];
     const std::string invoked =
         a == 0 ? std::string()
                : fmt::format("invoked after {} completed and ",
                              name_.read(earliest_completed(a, l_.levels.size())));
     return violation(fmt::format(
-        "{} acknowledged mutations must all fall between {} and {}: each was {}acknowledged "
-        "before {} was invoked; together they change the counter by {}, but those values "
-        "differ by {}: {}",
-        trapped.size(), lower_end(a), name_.read(p_.reads[l_.levels[j].reads.front()]), invoked,
-        name_.read(latest_invoked(1, j + 1)), name_.value(total),
-        name_.value(value(j + 1) - value(a)), name_.mutations(trapped)));
+        "acknowledged mutations that must all fall between {} and {} change the counter by {}, "
+        "but those values differ by {}: each was {}acknowledged before {} was invoked: {}",
+        lower_end(a), name_.read(p_.reads[l_.levels[j].reads.front()]), name_.value(total),
+        name_.value(value(j + 1) - value(a)), invoked, name_.read(latest_invoked(1, j + 1)),
+        name_.mutations(distinct(trapped))));
   }
 
   const Problem& p_;
   const Levels& l_;
   const Windows& w_;
   const Namer& name_;
-  std::vector<Wide> need_;               // per gap j < K
-  std::vector<std::size_t> used_;        // mutation indices, gap by gap
+  std::vector<Wide> need_;               // per gap j < K: the rise it must hold
+  std::vector<Wide> left_;               // per mutation: the part not yet placed
+  std::vector<std::size_t> used_;        // mutation indices, gap by gap (split ones repeat)
   std::vector<std::size_t> gap_start_;   // per gap: its first entry in used_
   std::vector<std::size_t> highest_hi_;  // per gap: the highest hi among those it used
 };
@@ -1274,17 +1307,14 @@ CheckResult check_linearizable(const History& history, const CheckOptions& optio
   auto windows = compute_windows(p, levels, name);
   if (auto* result = std::get_if<CheckResult>(&windows)) return *result;
 
+  if (auto result = GapFill(p, levels, std::get<Windows>(windows), name).run()) return *result;
   const bool one_size = std::all_of(p.mutations.begin(), p.mutations.end(), [&](const Mutation& m) {
     return m.delta == p.mutations.front().delta;
   });
   if (one_size) {
-    if (p.mutations.empty()) {
-      // Every get must read the initial value; check 1 has made sure of it.
-      return linearizable(p, "no mutations");
-    }
-    EqualSteps steps(p, levels, std::get<Windows>(windows), name);
-    if (auto result = steps.run()) return *result;
-    return linearizable(p, "one mutation size: decided by earliest deadline first");
+    return linearizable(p, p.mutations.empty()
+                               ? "no mutations"
+                               : "one mutation size: decided by earliest deadline first");
   }
   std::vector<Slot> slots;
   for (const Level& level : levels.levels) {

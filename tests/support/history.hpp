@@ -123,13 +123,18 @@ struct CheckOptions {
 // - When every mutation not kErr has the same delta, of either sign (only incr, or only decr,
 //   or only add N for one N), the answer is always kLinearizable or kViolation, exact, in
 //   O(n log n) time; 50,000 operations take tens of milliseconds.
-// - Otherwise (several sizes, or both signs) an exhaustive search decides, which is exact when
-//   it ends and answers kUndecided when it would need more than max_search_steps: the problem
-//   is NP-hard in general (subset sum reduces to it). Measured on histories of 50,000
-//   operations from a sequential execution: all increases (or all decreases) of several sizes
-//   with about 300 operations in flight are decided in a few hundred milliseconds; both signs
-//   are decided with a few operations in flight, and with tens in flight mostly come back
-//   kUndecided.
+// - Otherwise (several sizes, or both signs) checks that need no search come first: each get
+//   alone against what must and what may precede it; for same-sign histories also gets in
+//   real-time order, each mutation between the values it must fall between, and the same
+//   earliest-deadline sweep with mutations allowed to split (a necessary condition). Stale
+//   reads, reads from the future, reads going backwards and too much or too little between two
+//   values are found there, with their witness. What passes goes to an exhaustive search,
+//   exact when it ends, which answers kUndecided when it would need more than
+//   max_search_steps: the problem is NP-hard in general (subset sum reduces to it). Measured on
+//   histories of 50,000 operations from a sequential execution: increases (or decreases) of
+//   several sizes with about 300 operations in flight are decided in a few hundred
+//   milliseconds; both signs are decided with a few operations in flight, and with tens in
+//   flight mostly come back kUndecided.
 // The search remembers the states it has ruled out by a 128-bit hash of their content: a hash
 // collision (about 2^-128 per pair of states) is the one way in which a kViolation found by the
 // search could be wrong.

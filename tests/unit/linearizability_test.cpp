@@ -80,6 +80,18 @@ TEST(Linearizability, EmptyHistoryAndLoneMutationsPass) {
   EXPECT_TRUE(linearizable(mutations));
 }
 
+TEST(Linearizability, GetsAloneMustReadTheInitialValue) {
+  History h(5);
+  get(h, 0, 1, 5);
+  get(h, 0, 2, 5);
+  h.set_final_value(5);
+  EXPECT_TRUE(linearizable(h));
+  History other(5);
+  get(other, 0, 1, 5);
+  get(other, 2, 3, 6);
+  EXPECT_TRUE(violation(other, {"get#1"}));
+}
+
 TEST(Linearizability, SequentialHistoriesPass) {
   History increments(10);
   get(increments, 0, 1, 10);
@@ -338,13 +350,21 @@ TEST(Linearizability, MixedSignsAreSearchedExactly) {
 }
 
 TEST(Linearizability, SearchOutOfStepsIsUndecidedNotAViolation) {
-  // Twelve overlapping adds of distinct even sizes, a get reading an odd value: no subset
-  // reaches it, which only an exhaustive search can tell.
+  // Twelve overlapping adds of 100 to 111 and a get reading 350: three add 303 to 330, four at
+  // least 406, so no subset reaches it, which only an exhaustive search can tell.
   History h;
-  for (std::int64_t i = 1; i <= 12; ++i) add(h, 2 * i, 0, 10);
-  get(h, 1, 9, 41);
+  for (std::int64_t size = 100; size <= 111; ++size) add(h, size, 0, 10);
+  get(h, 1, 9, 350);
   EXPECT_TRUE(verdict_is(Verdict::kUndecided, h, CheckOptions{.max_search_steps = 50}));
   EXPECT_TRUE(verdict_is(Verdict::kViolation, h));
+}
+
+TEST(Linearizability, SeveralSizesReachOnlyMultiplesOfTheirCommonDivisor) {
+  History h;
+  add(h, 4, 0, 10);
+  add(h, 6, 0, 10);
+  get(h, 1, 9, 5);
+  EXPECT_TRUE(violation(h, {"multiple of 2", "get#2"}));
 }
 
 TEST(Linearizability, RecordsFromTheClock) {
