@@ -1,7 +1,9 @@
 // Three count-server front ends over one real three-member etcd cluster, under load from
 // clients on every front end, while etcd members or a front end die: every acknowledged
-// mutation is in the value, no mutation answered `err` is, and every front end reads the
-// same value. Each test has its own cluster; every loop is bounded in count and in time.
+// mutation is in the value, no mutation answered `err` is, every front end reads the same
+// value, and the whole recorded history (every get and incr, with its invocation and
+// completion times, across front ends) is linearizable. Each test has its own cluster;
+// every loop is bounded in count and in time.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "support/etcd_cluster.hpp"
+#include "support/history.hpp"
 #include "support/process.hpp"
 
 namespace count::test {
@@ -115,8 +118,27 @@ class ScaleOutE2E : public ::testing::Test {
     front_ends_[static_cast<std::size_t>(index)]->stop(SIGKILL);
   }
 
+  // Sets the value every front end agreed on after the load as the history's final read,
+  // and checks the history.
+  void expect_linearizable(std::int64_t final_value) {
+    history_.set_final_value(final_value);
+    const CheckResult result = check_linearizable(history_);
+    EXPECT_EQ(result.verdict, Verdict::kLinearizable) << result.explanation;
+    EXPECT_GT(history_.operations().size(), 1000U);
+  }
+
+  void expect_exact(const Tally& tally) {
+    const std::int64_t value = agreed_value();
+    EXPECT_EQ(tally.problem, "");
+    EXPECT_EQ(tally.unknown, 0) << "a front end left a client without a reply";
+    EXPECT_EQ(value, tally.acknowledged) << "refused: " << tally.refused;
+    EXPECT_GT(tally.ok_after_heal, 0) << "no progress after the fault";
+    expect_linearizable(value);
+  }
+
   EtcdCluster cluster_;
   std::vector<std::unique_ptr<ServerProcess>> front_ends_;
+  History history_;  // the counter starts at 0: each test has its own cluster
 
  private:
   std::array<std::atomic<bool>, kFrontEnds> alive_{true, true, true};
@@ -124,7 +146,7 @@ class ScaleOutE2E : public ::testing::Test {
   void client_loop(int index, Clock::time_point end, const std::atomic<bool>& healed, Tally& tally) {
     int front_end = index % kFrontEnds;
     std::int64_t last_seen = INT64_MIN;
-    std::uint64_t step = static_cast<std::uint64_t>(index) * 7919;
+    std::uint64_t step = static_cast<std::uint64_t>(index) * 7;
     for (int batch = 0; batch < 100'000 && Clock::now() < end; ++batch) {
       std::optional<Client> client;
       for (int tries = 0; tries < kFrontEnds * 2 && !client; ++tries) {
@@ -143,13 +165,17 @@ class ScaleOutE2E : public ::testing::Test {
       }
       // Batches on this connection until the end or until it breaks.
       while (Clock::now() < end) {
+        // incr only: one mutation size keeps the linearizability check exact.
         std::string requests;
         std::vector<std::int64_t> deltas;
+        std::vector<History::OpId> ops;
         for (std::size_t i = 0; i < kPipeline; ++i) {
-          const std::int64_t delta = ++step % 5 == 0 ? static_cast<std::int64_t>(step % 97) + 2 : 1;
-          const bool get = step % 11 == 0;
-          deltas.push_back(get ? 0 : delta);
-          requests += get ? "get\n" : delta == 1 ? "incr\n" : "add " + std::to_string(delta) + "\n";
+          const bool get = ++step % 11 == 0;
+          deltas.push_back(get ? 0 : 1);
+          requests += get ? "get\n" : "incr\n";
+        }
+        for (const std::int64_t delta : deltas) {
+          ops.push_back(delta == 0 ? history_.begin_get() : history_.begin_add(delta));
         }
         const bool after_heal = healed.load();
         std::size_t answered = 0;
@@ -159,16 +185,21 @@ class ScaleOutE2E : public ::testing::Test {
             const auto reply = client->read_line();
             if (!reply) break;
             const std::int64_t delta = deltas[answered];
+            const History::OpId op = ops[answered];
             if (delta == 0 && reply->starts_with("val ")) {
               const std::int64_t seen = std::stoll(reply->substr(4));
+              history_.end_get(op, seen);
               if (seen < last_seen && tally.problem.empty()) tally.problem = "a get went backwards";
               last_seen = seen;
             } else if (delta == 0 && *reply == "err") {
+              history_.abandon(op);
               ++tally.err_replies;
             } else if (delta != 0 && *reply == "ok") {
+              history_.end_add(op, Outcome::kOk);
               tally.acknowledged += delta;
               if (after_heal) tally.ok_after_heal += delta;
             } else if (delta != 0 && *reply == "err") {
+              history_.end_add(op, Outcome::kErr);
               tally.refused += delta;
               ++tally.err_replies;
             } else if (tally.problem.empty()) {
@@ -178,7 +209,10 @@ class ScaleOutE2E : public ::testing::Test {
         } catch (const ClientError&) {
         }
         if (answered < deltas.size()) {
-          for (std::size_t i = answered; i < deltas.size(); ++i) tally.unknown += deltas[i];
+          for (std::size_t i = answered; i < deltas.size(); ++i) {
+            history_.abandon(ops[i]);
+            tally.unknown += deltas[i];
+          }
           front_end = (front_end + 1) % kFrontEnds;
           break;  // the connection broke: on to another front end
         }
@@ -187,26 +221,20 @@ class ScaleOutE2E : public ::testing::Test {
   }
 };
 
-void expect_exact(const Tally& tally, std::int64_t value) {
-  EXPECT_EQ(tally.problem, "");
-  EXPECT_EQ(tally.unknown, 0) << "a front end left a client without a reply";
-  EXPECT_EQ(value, tally.acknowledged) << "refused: " << tally.refused;
-  EXPECT_GT(tally.ok_after_heal, 0) << "no progress after the fault";
-}
 
 TEST_F(ScaleOutE2E, KillingAFollowerLosesNothing) {
   const std::optional<int> leader = cluster_.leader(10s);
   ASSERT_TRUE(leader.has_value()) << cluster_.logs();
   const int follower = (*leader + 1) % EtcdCluster::kMembers;
   const Tally tally = run_load(4500ms, [&] { cluster_.kill(follower); }, [&] { cluster_.start(follower); });
-  expect_exact(tally, agreed_value());
+  expect_exact(tally);
 }
 
 TEST_F(ScaleOutE2E, KillingTheLeaderLosesNothing) {
   const std::optional<int> leader = cluster_.leader(10s);
   ASSERT_TRUE(leader.has_value()) << cluster_.logs();
   const Tally tally = run_load(4500ms, [&] { cluster_.kill(*leader); }, [&] { cluster_.start(*leader); });
-  expect_exact(tally, agreed_value());
+  expect_exact(tally);
 }
 
 // No quorum: requests wait, then get err, and nothing they asked is applied; once two
@@ -223,7 +251,7 @@ TEST_F(ScaleOutE2E, LosingQuorumGivesErrsThatChangeNothingAndServiceReturnsWithI
         cluster_.start(2);
         EXPECT_TRUE(cluster_.wait_until_serving(20s)) << cluster_.logs();
       });
-  expect_exact(tally, agreed_value());
+  expect_exact(tally);
   EXPECT_GT(tally.err_replies, 0) << "no request waited out the outage";
 }
 
@@ -236,6 +264,7 @@ TEST_F(ScaleOutE2E, KillingAFrontEndLosesNoAcknowledgedMutation) {
   EXPECT_GE(value, tally.acknowledged);
   EXPECT_LE(value, tally.acknowledged + tally.unknown);
   EXPECT_GT(tally.ok_after_heal, 0);
+  expect_linearizable(value);
 }
 
 }  // namespace

@@ -463,15 +463,14 @@ std::int64_t acknowledged_before(const std::vector<Recorded>& ops, const Recorde
   return sum;
 }
 
-// Checks `ops` (50,000 of them with ~300 in flight at once) and reports the time it took.
+// Checks `ops` (50,000 of them with ~300 in flight at once) and reports the time it took:
+// information only, since speed is measured by benchmarks, never asserted in tests.
 CheckResult timed_check(const History& h, const char* what) {
   const auto began = Clock::now();
   CheckResult result = test::check_linearizable(h);
   const auto took = Clock::now() - began;
   std::printf("[ timing   ] %s: %s in %.1f ms\n", what, test::verdict_name(result.verdict),
               std::chrono::duration<double, std::milli>(took).count());
-  // Loose enough for sanitizer builds; a Release build takes a small fraction of it.
-  EXPECT_LT(took, 10s) << what;
   return result;
 }
 
