@@ -25,6 +25,10 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kEtcdBinary = "/usr/bin/etcd";
+// Starts a program with SIGKILL as its parent-death signal (util-linux, always installed),
+// so that a test process that dies without its destructors (a crash, a sanitizer's abort)
+// takes its etcd members with it. It execs the program: the PID stays the member's.
+constexpr const char* kSetpriv = "/usr/bin/setpriv";
 constexpr int kStartAttempts = 3;
 
 // Ports that were free a moment ago: each bound to 127.0.0.1:0 at once, so they differ,
@@ -146,6 +150,9 @@ bool EtcdCluster::start_all(int attempt) {
     const std::string client_url = fmt::format("http://127.0.0.1:{}", m.client_port);
     const std::string peer_url = fmt::format("http://127.0.0.1:{}", m.peer_port);
     m.argv = {
+        kSetpriv,
+        "--pdeathsig=KILL",
+        "--",
         kEtcdBinary,
         "--name=" + m.name,
         "--data-dir=" + m.data_dir.string(),
