@@ -258,7 +258,7 @@ struct EtcdClient::Channel {
     for (;;) {
       grpc::ClientContext context;
       prepare(context, deadline);
-      const grpc::Status status = call(context);
+      grpc::Status status = call(context);
       if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
           Clock::now() + kReadRetryPause >= deadline) {
         return status;
@@ -268,7 +268,7 @@ struct EtcdClient::Channel {
   }
 };
 
-EtcdClient::EtcdClient(EtcdClientOptions options)
+EtcdClient::EtcdClient(const EtcdClientOptions& options)
     : target_(etcd_grpc_target(options.endpoints)), timeout_(options.timeout) {
   grpc::ChannelArguments args;
   // Every member connected at once, calls spread over the ready ones; a broken connection

@@ -108,7 +108,7 @@ struct EtcdKeyCheck {
 class EtcdClient {
  public:
   // Parses the endpoints (throws EtcdConfigError) and creates the channel; connects lazily.
-  explicit EtcdClient(EtcdClientOptions options);
+  explicit EtcdClient(const EtcdClientOptions& options);
   ~EtcdClient();
   EtcdClient(const EtcdClient&) = delete;
   EtcdClient& operator=(const EtcdClient&) = delete;

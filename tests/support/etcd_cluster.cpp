@@ -130,7 +130,8 @@ bool EtcdCluster::start_all(int attempt) {
   for (int member = 0; member < kMembers; ++member) {
     if (members_[member]) kill(member);
   }
-  const std::vector<std::uint16_t> ports = free_ports(2 * kMembers);
+  // Two per member, client then peer.
+  const std::vector<std::uint16_t> ports = free_ports(std::size_t{2} * kMembers);
   const std::filesystem::path folder = dir_.path() / fmt::format("attempt{}", attempt);
   std::filesystem::create_directories(folder);
 
@@ -138,8 +139,9 @@ bool EtcdCluster::start_all(int attempt) {
   for (int member = 0; member < kMembers; ++member) {
     auto created = std::make_unique<Member>();
     created->name = fmt::format("member{}", member);
-    created->client_port = ports[static_cast<std::size_t>(2 * member)];
-    created->peer_port = ports[static_cast<std::size_t>(2 * member + 1)];
+    const auto first = std::size_t{2} * static_cast<std::size_t>(member);
+    created->client_port = ports[first];
+    created->peer_port = ports[first + 1];
     created->data_dir = folder / created->name;
     if (member > 0) initial_cluster += ',';
     initial_cluster += fmt::format("{}=http://127.0.0.1:{}", created->name, created->peer_port);
