@@ -18,9 +18,10 @@ namespace {
 
 using Clock = std::chrono::system_clock;
 
-// How long an idle-looking connection may go unchecked while a call is in flight. etcd
-// answers pings more often than every 5 s (its --grpc-keepalive-min-time) with GOAWAY, and
-// pings with no call in flight always, so pings are sent only during calls.
+// Pings while a call is in flight, 10 s apart: they find a member that vanished without
+// closing its connection (a machine gone) during a long call. etcd answers pings more often
+// than every 5 s (its --grpc-keepalive-min-time), or any ping with no call in flight, with
+// GOAWAY, so there are none between calls: there, such a member is found by deadlines.
 constexpr int kKeepaliveTimeMs = 10'000;
 constexpr int kKeepaliveTimeoutMs = 5'000;
 // The first reconnect attempt after a member's connection broke comes quickly. (gRPC's
@@ -264,7 +265,7 @@ struct EtcdClient::Channel {
     for (;;) {
       grpc::ClientContext context;
       prepare(context, deadline);
-      const grpc::Status status = call(context);
+      grpc::Status status = call(context);
       if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
           Clock::now() + kReadRetryPause >= deadline) {
         return status;
@@ -274,7 +275,7 @@ struct EtcdClient::Channel {
   }
 };
 
-EtcdClient::EtcdClient(EtcdClientOptions options)
+EtcdClient::EtcdClient(const EtcdClientOptions& options)
     : target_(etcd_grpc_target(options.endpoints)), timeout_(options.timeout) {
   grpc::ChannelArguments args;
   // Every member connected at once, calls spread over the ready ones; a broken connection

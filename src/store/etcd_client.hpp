@@ -67,9 +67,10 @@ enum class CommitStatus {
   // Certainly not applied: no member was reachable until the deadline, so the request was
   // never handed to gRPC (or it was refused before that: an empty or repeated key).
   kFailedNotSent,
-  // Handed to gRPC and no answer came: it may have been applied, or may still be later (a
+  // Handed to gRPC, and no OK came back: it may have been applied, or may still be later (a
   // transaction can wait in etcd's raft log until a leader commits it). Read the record key
-  // to find out; a later commit's revision check keeps a late one from doing harm.
+  // to find out; one that has not landed can still land until another commit moves the
+  // value key's mod_revision past the one it expected.
   kUnknown,
 };
 
@@ -107,7 +108,7 @@ struct EtcdKeyCheck {
 class EtcdClient {
  public:
   // Parses the endpoints (throws EtcdConfigError) and creates the channel; connects lazily.
-  explicit EtcdClient(EtcdClientOptions options);
+  explicit EtcdClient(const EtcdClientOptions& options);
   ~EtcdClient();
   EtcdClient(const EtcdClient&) = delete;
   EtcdClient& operator=(const EtcdClient&) = delete;

@@ -25,6 +25,10 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kEtcdBinary = "/usr/bin/etcd";
+// Starts a program with SIGKILL as its parent-death signal (util-linux, always installed),
+// so that a test process that dies without its destructors (a crash, a sanitizer's abort)
+// takes its etcd members with it. It execs the program: the PID stays the member's.
+constexpr const char* kSetpriv = "/usr/bin/setpriv";
 constexpr int kStartAttempts = 3;
 
 // Ports that were free a moment ago: each bound to 127.0.0.1:0 at once, so they differ,
@@ -126,7 +130,8 @@ bool EtcdCluster::start_all(int attempt) {
   for (int member = 0; member < kMembers; ++member) {
     if (members_[member]) kill(member);
   }
-  const std::vector<std::uint16_t> ports = free_ports(2 * kMembers);
+  // Two per member, client then peer.
+  const std::vector<std::uint16_t> ports = free_ports(std::size_t{2} * kMembers);
   const std::filesystem::path folder = dir_.path() / fmt::format("attempt{}", attempt);
   std::filesystem::create_directories(folder);
 
@@ -134,8 +139,9 @@ bool EtcdCluster::start_all(int attempt) {
   for (int member = 0; member < kMembers; ++member) {
     auto created = std::make_unique<Member>();
     created->name = fmt::format("member{}", member);
-    created->client_port = ports[static_cast<std::size_t>(2 * member)];
-    created->peer_port = ports[static_cast<std::size_t>(2 * member + 1)];
+    const auto first = std::size_t{2} * static_cast<std::size_t>(member);
+    created->client_port = ports[first];
+    created->peer_port = ports[first + 1];
     created->data_dir = folder / created->name;
     if (member > 0) initial_cluster += ',';
     initial_cluster += fmt::format("{}=http://127.0.0.1:{}", created->name, created->peer_port);
@@ -146,6 +152,9 @@ bool EtcdCluster::start_all(int attempt) {
     const std::string client_url = fmt::format("http://127.0.0.1:{}", m.client_port);
     const std::string peer_url = fmt::format("http://127.0.0.1:{}", m.peer_port);
     m.argv = {
+        kSetpriv,
+        "--pdeathsig=KILL",
+        "--",
         kEtcdBinary,
         "--name=" + m.name,
         "--data-dir=" + m.data_dir.string(),

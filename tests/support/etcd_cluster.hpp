@@ -25,6 +25,10 @@ class EtcdCluster {
   static constexpr int kHeartbeatMs = 50;
   static constexpr int kElectionMs = 500;
 
+  // Members die with the thread that started them (their parent-death signal), so that a
+  // test that crashes leaves none running: create the cluster, and call start(), on a
+  // thread that outlives it.
+  //
   // Starts the members (fsync on, as in production) and waits, 20 s at most, until they
   // have a leader that answers a linearizable read. When a member exits at start because a
   // port was taken meanwhile, starts again on new ports (3 attempts). Throws
