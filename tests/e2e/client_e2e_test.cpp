@@ -90,13 +90,21 @@ TEST(ClientE2E, NoServerIsAClearMessageAndExitTwo) {
       << result.err;
 }
 
+// How long a client under test may take, start-up included: a sanitized build on a busy
+// two-core machine can take seconds just to start.
+constexpr auto kClientBound = std::chrono::seconds(30);
+
 // A listener that accepts one connection, reads a little, and closes it without replying.
+// It waits for the connection as long as the client may take: a client that connects
+// after it gave up would wait for a reply that never comes.
 class HangUpServer {
  public:
   HangUpServer() {
     thread_ = std::thread([this] {
       pollfd ready{listener_.fd(), POLLIN, 0};
-      if (::poll(&ready, 1, 10000) <= 0) return;
+      if (::poll(&ready, 1, static_cast<int>(std::chrono::milliseconds(kClientBound).count())) <= 0) {
+        return;
+      }
       const int connection = ::accept(listener_.fd(), nullptr, nullptr);
       char buffer[64];
       [[maybe_unused]] const ssize_t n = ::recv(connection, buffer, sizeof buffer, 0);
@@ -116,7 +124,7 @@ class HangUpServer {
 TEST(ClientE2E, AConnectionDroppedBeforeTheReplyExitsTwo) {
   HangUpServer server;
   const RunResult result = run({binary("count-client"), "-p", std::to_string(server.port()), "get"},
-                               {}, std::chrono::seconds(10));
+                               {}, kClientBound);
   EXPECT_EQ(result.status, 2);
   EXPECT_FALSE(result.err.empty());
 }
@@ -124,7 +132,7 @@ TEST(ClientE2E, AConnectionDroppedBeforeTheReplyExitsTwo) {
 TEST(ClientE2E, PipedInputCutShortByTheServerExitsTwo) {
   HangUpServer server;
   const RunResult result = run({binary("count-client"), "-p", std::to_string(server.port())},
-                               "get\nget\n", std::chrono::seconds(10));
+                               "get\nget\n", kClientBound);
   EXPECT_EQ(result.status, 2);
   EXPECT_NE(result.err.find("closed before every reply"), std::string::npos) << result.err;
 }
