@@ -203,8 +203,8 @@ void print_table(const Settings& s, const count::CommandMix& mix, const count::L
     fmt::print("  {:<12} {} good, {} error ({} with unknown outcome), {} unexpected\n", "replies",
                r.good, r.error_replies, etcd->unknown_outcome, r.unexpected);
     fmt::print(
-        "  {:<12} {:.2f} compare failures per mutation ({} for {} measured; at most {} "
-        "for one request)\n",
+        "  {:<12} {:.2f} compare failures per mutation ({} lost compares, {} mutations "
+        "committed while measuring; at most {} for one request)\n",
         "retries", etcd->conflicts_per_mutation(), etcd->measured_conflicts,
         etcd->measured_mutations, etcd->max_conflicts);
   } else {

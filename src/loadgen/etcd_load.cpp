@@ -81,6 +81,10 @@ class EtcdWorker {
     return 0;
   }
 
+  bool measured(Clock::time_point at) const {
+    return schedule_.by_count || (at >= schedule_.measure_from && at <= schedule_.stop_at);
+  }
+
   Outcome get() {
     const EtcdKeyCheck check = client_.check_key(options_.key);
     switch (check.state) {
@@ -130,6 +134,7 @@ class EtcdWorker {
           return outcome;
         case CommitStatus::kConflict:
           ++outcome.conflicts;
+          if (measured(Clock::now())) ++result_.measured_conflicts;
           continue;
         case CommitStatus::kFailedNotSent:
           outcome.verdict = Verdict::kErrorReply;
@@ -147,16 +152,11 @@ class EtcdWorker {
   void account(Op op, const Outcome& outcome, Clock::time_point started, Clock::time_point done) {
     LoadResult& load = result_.load;
     result_.max_conflicts = std::max(result_.max_conflicts, outcome.conflicts);
-    const bool measured =
-        schedule_.by_count || (done >= schedule_.measure_from && done <= schedule_.stop_at);
-    if (measured) {
+    if (measured(done)) {
       load.latency_ns.record(static_cast<std::uint64_t>(
           std::chrono::duration_cast<std::chrono::nanoseconds>(done - started).count()));
       ++load.measured;
-      if (mutates(op) && outcome.verdict == Verdict::kGood) {
-        ++result_.measured_mutations;
-        result_.measured_conflicts += outcome.conflicts;
-      }
+      if (mutates(op) && outcome.verdict == Verdict::kGood) ++result_.measured_mutations;
     }
     switch (outcome.verdict) {
       case Verdict::kGood:

@@ -32,8 +32,9 @@ struct EtcdLoadResult {
   // call without an answer in time, a counter that would leave int64), unknown outcomes
   // included. unexpected: the key held bytes that are not a counter value.
   LoadResult load;
-  // Compares lost (each followed by a new read) by the mutations that completed in the
-  // measured window, and how many those mutations are.
+  // Compares lost inside the measured window (each followed by a new read), and mutations
+  // committed inside it. Both are counted when they happen, so that their ratio is the
+  // steady state's, including the retries of requests still going at the end.
   std::uint64_t measured_conflicts = 0;
   std::uint64_t measured_mutations = 0;
   std::uint64_t max_conflicts = 0;  // the most one request lost, over the whole run
