@@ -250,7 +250,13 @@ int report(const Settings& s, const count::CommandMix& mix, const count::LoadRes
   } else {
     print_table(s, mix, result, counter, etcd);
   }
-  if (!result.first_problem.empty()) {
+  if (!result.first_problem.empty() && etcd) {
+    fmt::print(stderr,
+               "count-bench: FAILED: {} error reply(s), {} of them of unknown outcome, {} "
+               "unexpected; first: {}\n",
+               result.error_replies, etcd->unknown_outcome, result.unexpected,
+               result.first_problem);
+  } else if (!result.first_problem.empty()) {
     fmt::print(
         stderr,
         "count-bench: FAILED: {} error reply(s), {} unexpected, {} lost in flight; first: {}\n",

@@ -1,8 +1,8 @@
 // count-bench over a real three-member etcd cluster: spread over two count-server front ends
 // that share one key, and as the plain etcd client (--protocol etcd) that reads and
-// compares-and-swaps; both pass their counter checks, and they store the value alike. Also
-// the usage errors of --protocol etcd. Every process started here is stopped by PID; every
-// run is bounded by count-bench's own request count and run()'s timeout.
+// compares-and-swaps; both pass their counter checks, and they store the value alike. Also a
+// cluster without quorum, and the usage errors of --protocol etcd. Every process started
+// here is stopped by PID; every run is bounded by its request count and run()'s timeout.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -113,6 +113,23 @@ TEST(BenchEtcdE2E, ByDurationWithWarmUpPasses) {
   EXPECT_NE(result.out.find("\"passed\":true"), std::string::npos) << result.out;
   // Without --key, count-server's default key.
   EXPECT_NE(result.out.find("\"key\":\"/count-server/value\""), std::string::npos) << result.out;
+}
+
+TEST(BenchEtcdE2E, WithoutQuorumRequestsAreErrorRepliesAndNoCounterExitsTwo) {
+  EtcdCluster cluster;
+  cluster.kill(1);
+  cluster.kill(2);
+  // Each call waits one --timeout for a quorum that does not come.
+  const RunResult unchecked = bench({"--protocol", "etcd", "-h", cluster.endpoints(), "-n", "4",
+                                     "-c", "2", "--timeout", "0.5", "--no-counter-check"});
+  EXPECT_EQ(unchecked.status, 1) << unchecked.out << unchecked.err;
+  EXPECT_NE(unchecked.out.find("0 good, 4 error"), std::string::npos) << unchecked.out;
+  EXPECT_NE(unchecked.err.find("FAILED: 4 error reply(s)"), std::string::npos) << unchecked.err;
+
+  const RunResult checked =
+      bench({"--protocol", "etcd", "-h", cluster.endpoints(), "-n", "4", "--timeout", "0.5"});
+  EXPECT_EQ(checked.status, 2) << checked.out << checked.err;
+  EXPECT_NE(checked.err.find("did not answer"), std::string::npos) << checked.err;
 }
 
 TEST(BenchEtcdE2E, UsageErrorsExitTwo) {
