@@ -101,10 +101,10 @@ std::string counter_json(const Settings& s, const CounterOutcome& counter) {
   if (!counter.wanted) return "null";
   std::string reads = "[";
   if (counter.after && counter.agreement) {
-    reads += fmt::format("{{\"server\":{},\"value\":{}}}", json_string(s.server_names().front()),
+    reads += fmt::format(R"({{"server":{},"value":{}}})", json_string(s.server_names().front()),
                          *counter.after);
     for (const count::ServerRead& read : counter.others) {
-      reads += fmt::format(",{{\"server\":{},\"value\":{}}}", json_string(read.server),
+      reads += fmt::format(R"(,{{"server":{},"value":{}}})", json_string(read.server),
                            json_optional(read.value));
     }
   }
@@ -125,7 +125,7 @@ void print_json(const Settings& s, const count::CommandMix& mix, const count::Lo
   const std::vector<std::string> names = s.server_names();
   std::string servers = "[";
   for (std::size_t i = 0; i < names.size(); ++i) {
-    servers += fmt::format("{}{{\"address\":{},\"connections\":{}}}", i == 0 ? "" : ",",
+    servers += fmt::format(R"({}{{"address":{},"connections":{}}})", i == 0 ? "" : ",",
                            json_string(names[i]), connections_of(s, i));
   }
   servers += "]";
@@ -479,7 +479,7 @@ int main(int argc, char** argv) {
     }
     if (key->count() == 0) s.key = count::EtcdStoreOptions{}.key;
     s.etcd_endpoints = count::split_commas(s.hosts);
-    if (s.etcd_endpoints.empty()) s.etcd_endpoints.push_back(kDefaultEtcdEndpoint);
+    if (s.etcd_endpoints.empty()) s.etcd_endpoints.emplace_back(kDefaultEtcdEndpoint);
     try {
       count::etcd_grpc_target(fmt::format("{}", fmt::join(s.etcd_endpoints, ",")));
     } catch (const count::EtcdConfigError& e) {
