@@ -30,6 +30,13 @@ struct Outcome {
   std::string problem;          // for a bad verdict
 };
 
+// Each connection stands for a separate etcd user, so its client gets TCP connections of
+// its own rather than sharing the process's.
+EtcdClientOptions apart(EtcdClientOptions options) {
+  options.own_connections = true;
+  return options;
+}
+
 class EtcdWorker {
  public:
   EtcdWorker(const EtcdLoadOptions& options, const CommandMix& mix, const Schedule& schedule,
@@ -37,7 +44,7 @@ class EtcdWorker {
       : options_(options),
         mix_(mix),
         schedule_(schedule),
-        client_(options.client),
+        client_(apart(options.client)),
         // A key of this connection's own, for the put that EtcdClient::commit adds to each
         // transaction; nothing reads it.
         record_key_(options.key + "/bench/" + std::to_string(index)),

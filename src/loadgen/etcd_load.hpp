@@ -1,8 +1,9 @@
 // count-bench's etcd baseline: what an etcd user without an atomic increment does. Each
-// connection is one synchronous client on a thread of its own, one request in flight: a
-// mutation is a linearizable read of the key and a compare-and-swap on its mod_revision,
-// again from the read whenever the compare fails; a get is one linearizable read. The value
-// is stored as count-server's etcd store stores it, so both can share one key.
+// connection is one synchronous client, with TCP connections of its own to the members, on
+// a thread of its own with one request in flight: a mutation is a linearizable read of the
+// key and a compare-and-swap on its mod_revision, again from the read whenever the compare
+// fails; a get is one linearizable read. The value is stored as count-server's etcd store
+// stores it, so both can share one key.
 #pragma once
 
 #include <chrono>

@@ -1,15 +1,23 @@
 // count-bench over a real three-member etcd cluster: spread over two count-server front ends
 // that share one key, and as the plain etcd client (--protocol etcd) that reads and
 // compares-and-swaps; both pass their counter checks, and they store the value alike. Also a
-// cluster without quorum, and the usage errors of --protocol etcd. Every process started
-// here is stopped by PID; every run is bounded by its request count and run()'s timeout.
+// cluster without quorum, each plain client's own connections, and the usage errors. Every
+// process started here is stopped by PID; every run is bounded by its request count and
+// run()'s timeout.
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <memory>
 #include <regex>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "store/etcd_client.hpp"
 #include "support/etcd_cluster.hpp"
 #include "support/process.hpp"
 
@@ -130,6 +138,59 @@ TEST(BenchEtcdE2E, WithoutQuorumRequestsAreErrorRepliesAndNoCounterExitsTwo) {
       bench({"--protocol", "etcd", "-h", cluster.endpoints(), "-n", "4", "--timeout", "0.5"});
   EXPECT_EQ(checked.status, 2) << checked.out << checked.err;
   EXPECT_NE(checked.err.find("did not answer"), std::string::npos) << checked.err;
+}
+
+// This process's established TCP connections to `port`: the sockets among its open files
+// whose remote end is that port, in /proc's tables for IPv4 and IPv6 (gRPC's sockets are
+// dual-stack, so its connections to 127.0.0.1 are listed as IPv6).
+int connections_to(std::uint16_t port) {
+  std::set<std::string> own_sockets;
+  for (const auto& fd : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ignored;
+    const std::string target = std::filesystem::read_symlink(fd.path(), ignored).string();
+    if (target.starts_with("socket:[")) own_sockets.insert(target.substr(8, target.size() - 9));
+  }
+  std::ostringstream hex;
+  hex << ':' << std::uppercase << std::hex << std::setw(4) << std::setfill('0') << port;
+  int count = 0;
+  for (const char* path : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream table(path);
+    std::string line;
+    std::getline(table, line);  // the header
+    for (int row = 0; row < 100000 && std::getline(table, line); ++row) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+      fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
+          timeout >> inode;
+      if (remote.ends_with(hex.str()) && state == "01" && own_sockets.contains(inode)) ++count;
+    }
+  }
+  return count;
+}
+
+TEST(BenchEtcdE2E, EachPlainClientHasConnectionsOfItsOwn) {
+  EtcdCluster cluster;
+  // Three clients on one member; returns how many connections to it they added. Each case
+  // has a member of its own, so that connections closing after the other cannot count.
+  const auto new_connections = [&](int member, bool own_connections) {
+    const std::string endpoint = cluster.endpoint(member);
+    const auto port =
+        static_cast<std::uint16_t>(std::stoi(endpoint.substr(endpoint.rfind(':') + 1)));
+    const int before = connections_to(port);
+    std::vector<std::unique_ptr<EtcdClient>> clients;
+    for (int i = 0; i < 3; ++i) {
+      EtcdClientOptions options;
+      options.endpoints = endpoint;
+      options.timeout = 10s;
+      options.own_connections = own_connections;
+      clients.push_back(std::make_unique<EtcdClient>(options));
+      EXPECT_TRUE(clients.back()->read("/bench/a", "/bench/b").ok());
+    }
+    return connections_to(port) - before;
+  };
+  EXPECT_EQ(new_connections(1, true), 3);
+  // gRPC's default: channels alike share one connection.
+  EXPECT_EQ(new_connections(2, false), 1);
 }
 
 TEST(BenchEtcdE2E, UsageErrorsExitTwo) {
