@@ -1,19 +1,27 @@
-// count-bench: load generator for count-server, and for redis-server and memcached so that
-// the three can be compared with one tool. Parses flags and prints results; the work is in
-// src/loadgen/. Exit status: 0 when every reply and the counter check are right, 1 when a
-// check failed, 2 for a bad command line or a server that cannot be reached.
+// count-bench: load generator for count-server (one front end or several), for redis-server
+// and memcached so that they can be compared with one tool, and for a plain etcd cluster used
+// by read and compare-and-swap, the baseline of count-server's etcd store. Parses flags and
+// prints results; the work is in src/loadgen/. Exit status: 0 when every reply and the
+// counter checks are right, 1 when a check failed, 2 for a bad command line or a server that
+// cannot be reached.
 #include <fmt/core.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
+#include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "loadgen/codec.hpp"
 #include "loadgen/command_mix.hpp"
 #include "loadgen/counter_check.hpp"
+#include "loadgen/etcd_load.hpp"
 #include "loadgen/load_generator.hpp"
+#include "loadgen/server_list.hpp"
+#include "store/etcd_store.hpp"
 
 namespace {
 
@@ -21,9 +29,12 @@ constexpr int kExitOk = 0;
 constexpr int kExitCheckFailed = 1;
 constexpr int kExitUsage = 2;  // also: the server cannot be reached
 constexpr std::uint64_t kDefaultRequests = 100000;
+constexpr char kDefaultEtcdEndpoint[] = "http://127.0.0.1:2379";
 
 struct Settings {
-  count::LoadOptions load;
+  count::LoadOptions load;         // load.servers: from hosts and ports, except for etcd
+  std::vector<std::string> hosts;  // every -h value as given
+  std::vector<std::string> ports;  // every -p value as given
   std::string protocol = "line";
   std::string ratio = "incr";
   std::string key = "count-bench";
@@ -33,16 +44,29 @@ struct Settings {
   double timeout_s = 10;
   bool json = false;
   bool check_counter = true;
+  std::vector<std::string> etcd_endpoints;  // --protocol etcd: the -h entries, etcd URLs
+
+  bool etcd() const { return protocol == "etcd"; }
+  // How the report names the servers: HOST:PORT each, or the etcd URLs.
+  std::vector<std::string> server_names() const {
+    if (etcd()) return etcd_endpoints;
+    std::vector<std::string> names;
+    for (const count::ServerAddress& server : load.servers) names.push_back(server.text());
+    return names;
+  }
 };
 
-// The outcome of the counter check: not run, impossible (a read failed), or compared.
+// The outcome of the counter check: not run, impossible (a read failed), or compared; and,
+// with several servers, whether they all read the same value after the run.
 struct CounterOutcome {
   bool wanted = false;
   std::optional<std::int64_t> before;
   std::optional<std::int64_t> after;
   std::optional<count::CounterCheck> check;
+  std::vector<count::ServerRead> others;  // every server but the first, read after the run
+  std::optional<count::AgreementCheck> agreement;
   std::string problem;  // why there is no check
-  bool passed() const { return !wanted || (check && check->ok); }
+  bool passed() const { return !wanted || (check && check->ok && (!agreement || agreement->ok)); }
 };
 
 std::string json_string(std::string_view text) {
@@ -67,47 +91,102 @@ std::string json_optional(const std::optional<T>& value) {
 
 double micros(std::uint64_t nanos) { return static_cast<double>(nanos) / 1000.0; }
 
+// Connections go to the servers in turn: how many the one at `index` gets.
+unsigned connections_of(const Settings& s, std::size_t index) {
+  const auto servers = static_cast<unsigned>(s.server_names().size());
+  return s.load.connections / servers + (index < s.load.connections % servers ? 1U : 0U);
+}
+
+std::string counter_json(const Settings& s, const CounterOutcome& counter) {
+  if (!counter.wanted) return "null";
+  std::string reads = "[";
+  if (counter.after && counter.agreement) {
+    reads += fmt::format(R"({{"server":{},"value":{}}})", json_string(s.server_names().front()),
+                         *counter.after);
+    for (const count::ServerRead& read : counter.others) {
+      reads += fmt::format(R"(,{{"server":{},"value":{}}})", json_string(read.server),
+                           json_optional(read.value));
+    }
+  }
+  reads += "]";
+  return fmt::format(
+      "{{\"passed\":{},\"before\":{},\"after\":{},\"expected_delta\":{},\"actual_delta\":{},"
+      "\"servers_agree\":{},\"reads_after\":{},\"message\":{}}}",
+      counter.passed(), json_optional(counter.before), json_optional(counter.after),
+      counter.check ? json_optional(counter.check->expected_delta) : "null",
+      counter.check ? json_optional(counter.check->actual_delta) : "null",
+      counter.agreement ? fmt::format("{}", counter.agreement->ok) : "null", reads,
+      json_string(counter.check ? counter.check->message : counter.problem));
+}
+
 void print_json(const Settings& s, const count::CommandMix& mix, const count::LoadResult& r,
-                const CounterOutcome& counter, bool ok) {
+                const CounterOutcome& counter, const count::EtcdLoadResult* etcd, bool ok) {
   const count::Histogram& h = r.latency_ns;
-  std::string counter_json = "null";
-  if (counter.wanted) {
-    counter_json = fmt::format(
-        "{{\"passed\":{},\"before\":{},\"after\":{},\"expected_delta\":{},\"actual_delta\":{},"
-        "\"message\":{}}}",
-        counter.passed(), json_optional(counter.before), json_optional(counter.after),
-        counter.check ? json_optional(counter.check->expected_delta) : "null",
-        counter.check ? json_optional(counter.check->actual_delta) : "null",
-        json_string(counter.check ? counter.check->message : counter.problem));
+  const std::vector<std::string> names = s.server_names();
+  std::string servers = "[";
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    servers += fmt::format(R"({}{{"address":{},"connections":{}}})", i == 0 ? "" : ",",
+                           json_string(names[i]), connections_of(s, i));
+  }
+  servers += "]";
+  std::string etcd_json = "null";
+  if (etcd) {
+    etcd_json = fmt::format(
+        "{{\"key\":{},\"mutations\":{},\"conflicts\":{},\"conflicts_per_mutation\":{:.3f},"
+        "\"max_conflicts\":{},\"unknown_outcome\":{}}}",
+        json_string(s.key), etcd->measured_mutations, etcd->measured_conflicts,
+        etcd->conflicts_per_mutation(), etcd->max_conflicts, etcd->unknown_outcome);
   }
   fmt::print(
-      "{{\"protocol\":{},\"host\":{},\"port\":{},\"connections\":{},\"threads\":{},"
+      "{{\"protocol\":{},\"host\":{},\"port\":{},\"servers\":{},\"connections\":{},\"threads\":{},"
       "\"pipeline\":{},\"mix\":{},\"add_value\":{},\"mode\":{},\"warmup_seconds\":{},"
       "\"seconds\":{:.6f},\"sent\":{},\"measured\":{},\"throughput_rps\":{:.1f},"
       "\"latency_us\":{{\"p50\":{:.3f},\"p99\":{:.3f},\"p999\":{:.3f},\"max\":{:.3f},"
       "\"mean\":{:.3f}}},\"good\":{},\"error_replies\":{},\"unexpected\":{},"
       "\"lost_in_flight\":{},\"lost_mutations\":{},\"broken_connections\":{},\"timed_out\":{},"
       "\"acknowledged\":{{\"incr\":{},\"decr\":{},\"add\":{}}},\"counter_check\":{},"
-      "\"problem\":{},\"ok\":{}}}\n",
-      json_string(s.protocol), json_string(s.load.host), s.load.port, s.load.connections,
-      s.load.threads, s.load.pipeline, json_string(mix.text()), s.add_value,
+      "\"etcd\":{},\"problem\":{},\"ok\":{}}}\n",
+      json_string(s.protocol),
+      json_string(s.etcd() ? s.etcd_endpoints.front() : s.load.servers.front().host),
+      s.etcd() ? "null" : fmt::format("{}", s.load.servers.front().port), servers,
+      s.load.connections, s.load.threads, s.load.pipeline, json_string(mix.text()), s.add_value,
       json_string(s.load.requests > 0 ? "requests" : "duration"),
       s.load.requests > 0 ? 0.0 : s.warmup_s, r.window.count(), r.sent, r.measured, r.throughput(),
       micros(h.value_at_quantile(0.50)), micros(h.value_at_quantile(0.99)),
       micros(h.value_at_quantile(0.999)), micros(h.max()), h.mean() / 1000.0, r.good,
       r.error_replies, r.unexpected, r.lost_in_flight, r.lost_mutations, r.broken_connections,
-      r.timed_out, r.acked.incr, r.acked.decr, r.acked.add, counter_json,
+      r.timed_out, r.acked.incr, r.acked.decr, r.acked.add, counter_json(s, counter), etcd_json,
       r.first_problem.empty() ? std::string("null") : json_string(r.first_problem), ok);
 }
 
 void print_table(const Settings& s, const count::CommandMix& mix, const count::LoadResult& r,
-                 const CounterOutcome& counter) {
+                 const CounterOutcome& counter, const count::EtcdLoadResult* etcd) {
   const count::Histogram& h = r.latency_ns;
-  fmt::print("count-bench: {} protocol, {}:{}\n", s.protocol, s.load.host, s.load.port);
-  fmt::print("  {} connection{} on {} thread{}, pipeline {}, mix {}{}\n", s.load.connections,
-             s.load.connections == 1 ? "" : "s", s.load.threads, s.load.threads == 1 ? "" : "s",
-             s.load.pipeline, mix.text(),
-             mix.uses(count::Op::kAdd) ? fmt::format(", add {}", s.add_value) : "");
+  const std::vector<std::string> names = s.server_names();
+  if (etcd) {
+    fmt::print("count-bench: etcd protocol (read, then compare-and-swap), key {} at {}\n", s.key,
+               fmt::join(names, ","));
+    fmt::print(
+        "  {} connection{}, each one client on a thread of its own with one request in "
+        "flight, mix {}{}\n",
+        s.load.connections, s.load.connections == 1 ? "" : "s", mix.text(),
+        mix.uses(count::Op::kAdd) ? fmt::format(", add {}", s.add_value) : "");
+  } else {
+    if (names.size() == 1) {
+      fmt::print("count-bench: {} protocol, {}\n", s.protocol, names.front());
+    } else {
+      std::vector<std::string> shares;
+      for (std::size_t i = 0; i < names.size(); ++i) {
+        shares.push_back(fmt::format("{} ({})", names[i], connections_of(s, i)));
+      }
+      fmt::print("count-bench: {} protocol, {} servers (connections): {}\n", s.protocol,
+                 names.size(), fmt::join(shares, ", "));
+    }
+    fmt::print("  {} connection{} on {} thread{}, pipeline {}, mix {}{}\n", s.load.connections,
+               s.load.connections == 1 ? "" : "s", s.load.threads, s.load.threads == 1 ? "" : "s",
+               s.load.pipeline, mix.text(),
+               mix.uses(count::Op::kAdd) ? fmt::format(", add {}", s.add_value) : "");
+  }
   if (s.load.requests > 0) {
     fmt::print("  {:<12} {} requests in {:.3f} s\n", "run", r.sent, r.window.count());
   } else {
@@ -120,17 +199,186 @@ void print_table(const Settings& s, const count::CommandMix& mix, const count::L
   fmt::print("  {:<12} {:>10.1f} {:>10.1f} {:>10.1f} {:>10.1f} {:>10.1f}\n", "",
              micros(h.value_at_quantile(0.50)), micros(h.value_at_quantile(0.99)),
              micros(h.value_at_quantile(0.999)), micros(h.max()), h.mean() / 1000.0);
-  fmt::print(
-      "  {:<12} {} good, {} error, {} unexpected, {} lost in flight, {} broken connection{}\n",
-      "replies", r.good, r.error_replies, r.unexpected, r.lost_in_flight, r.broken_connections,
-      r.broken_connections == 1 ? "" : "s");
+  if (etcd) {
+    fmt::print("  {:<12} {} good, {} error ({} with unknown outcome), {} unexpected\n", "replies",
+               r.good, r.error_replies, etcd->unknown_outcome, r.unexpected);
+    fmt::print(
+        "  {:<12} {:.2f} compare failures per mutation ({} lost compares, {} mutations "
+        "committed while measuring; at most {} for one request)\n",
+        "retries", etcd->conflicts_per_mutation(), etcd->measured_conflicts,
+        etcd->measured_mutations, etcd->max_conflicts);
+  } else {
+    fmt::print(
+        "  {:<12} {} good, {} error, {} unexpected, {} lost in flight, {} broken connection{}\n",
+        "replies", r.good, r.error_replies, r.unexpected, r.lost_in_flight, r.broken_connections,
+        r.broken_connections == 1 ? "" : "s");
+  }
   if (!counter.wanted) {
     fmt::print("  {:<12} not checked (--no-counter-check)\n", "counter");
   } else if (counter.check) {
     fmt::print("  {:<12} {}\n", "counter", counter.check->message);
+    if (counter.agreement) fmt::print("  {:<12} {}\n", "servers", counter.agreement->message);
   } else {
     fmt::print("  {:<12} NOT CHECKED: {}\n", "counter", counter.problem);
   }
+}
+
+// Prints the progress line on a terminal, about once a second.
+std::function<void(const count::Progress&)> progress_printer() {
+  if (::isatty(STDERR_FILENO) != 1) return {};
+  return [last_replies = std::uint64_t{0},
+          last_elapsed = count::Seconds{0}](const count::Progress& p) mutable {
+    const double span = (p.elapsed - last_elapsed).count();
+    const double rate = span > 0 ? static_cast<double>(p.replies - last_replies) / span : 0.0;
+    fmt::print(stderr, "\r\033[K  {:6.1f} s  {}{} replies  {:.0f} requests/s", p.elapsed.count(),
+               p.warming_up ? "(warm-up) " : "", p.replies, rate);
+    last_replies = p.replies;
+    last_elapsed = p.elapsed;
+  };
+}
+
+void end_progress() {
+  if (::isatty(STDERR_FILENO) == 1) fmt::print(stderr, "\r\033[K");
+}
+
+// Prints the report and the failures; returns the exit status.
+int report(const Settings& s, const count::CommandMix& mix, const count::LoadResult& result,
+           const CounterOutcome& counter, const count::EtcdLoadResult* etcd) {
+  const bool ok = result.clean() && counter.passed();
+  if (s.json) {
+    print_json(s, mix, result, counter, etcd, ok);
+  } else {
+    print_table(s, mix, result, counter, etcd);
+  }
+  if (!result.first_problem.empty() && etcd) {
+    fmt::print(stderr,
+               "count-bench: FAILED: {} error reply(s), {} of them of unknown outcome, {} "
+               "unexpected; first: {}\n",
+               result.error_replies, etcd->unknown_outcome, result.unexpected,
+               result.first_problem);
+  } else if (!result.first_problem.empty()) {
+    fmt::print(
+        stderr,
+        "count-bench: FAILED: {} error reply(s), {} unexpected, {} lost in flight; first: {}\n",
+        result.error_replies, result.unexpected, result.lost_in_flight, result.first_problem);
+  }
+  if (counter.wanted && !counter.passed()) {
+    if (!counter.check) {
+      fmt::print(stderr, "count-bench: FAILED: counter not checked: {}\n", counter.problem);
+    } else if (!counter.check->ok) {
+      fmt::print(stderr, "count-bench: FAILED: {}\n", counter.check->message);
+    }
+    if (counter.agreement && !counter.agreement->ok) {
+      fmt::print(stderr, "count-bench: FAILED: {}\n", counter.agreement->message);
+    }
+  }
+  return ok ? kExitOk : kExitCheckFailed;
+}
+
+// count-server, Redis or memcached: one server or several sharing one counter.
+int run_servers(Settings& s, const count::CommandMix& mix, const count::Codec& codec) {
+  const auto probe_timeout = s.load.reply_timeout;
+  const count::ServerAddress& first = s.load.servers.front();
+  CounterOutcome counter;
+  counter.wanted = s.check_counter;
+  count::LoadResult result;
+  try {
+    if (counter.wanted) {
+      try {
+        count::prepare_counter(first, codec, probe_timeout);
+        counter.before = count::read_counter(first, codec, probe_timeout);
+      } catch (const count::ProbeError& e) {
+        counter.problem = e.what();
+      }
+    }
+
+    count::LoadGenerator generator(s.load, codec, mix);
+    result = generator.run(progress_printer());
+    end_progress();
+
+    if (counter.before) {
+      try {
+        counter.after = count::read_counter(first, codec, probe_timeout);
+        counter.check =
+            count::check_counter(*counter.before, *counter.after, result.acked, s.add_value);
+        if (result.lost_mutations > 0 && !counter.check->ok) {
+          counter.check->message += fmt::format(
+              " ({} mutation(s) were in flight on broken connections)", result.lost_mutations);
+        }
+      } catch (const count::ProbeError& e) {
+        counter.problem = e.what();
+      }
+    }
+    if (counter.after && s.load.servers.size() > 1) {
+      for (std::size_t i = 1; i < s.load.servers.size(); ++i) {
+        count::ServerRead read{s.load.servers[i].text(), std::nullopt, ""};
+        try {
+          read.value = count::read_counter(s.load.servers[i], codec, probe_timeout);
+        } catch (const std::runtime_error& e) {  // ProbeError, ConnectError: this server only
+          read.problem = e.what();
+        }
+        counter.others.push_back(std::move(read));
+      }
+      counter.agreement = count::check_agreement(first.text(), *counter.after, counter.others);
+    }
+  } catch (const count::ConnectError& e) {
+    end_progress();
+    fmt::print(stderr, "count-bench: {}\n", e.what());
+    return kExitUsage;
+  }
+  return report(s, mix, result, counter, nullptr);
+}
+
+// The etcd baseline: read and compare-and-swap, straight against the cluster.
+int run_etcd(Settings& s, const count::CommandMix& mix) {
+  count::EtcdLoadOptions options;
+  options.client.endpoints = fmt::format("{}", fmt::join(s.etcd_endpoints, ","));
+  options.client.timeout = s.load.reply_timeout;
+  options.key = s.key;
+  options.connections = s.load.connections;
+  options.requests = s.load.requests;
+  options.duration = s.load.duration;
+  options.warmup = s.load.warmup;
+  options.add_value = s.add_value;
+
+  CounterOutcome counter;
+  counter.wanted = s.check_counter;
+  try {
+    if (counter.wanted) {
+      try {
+        counter.before = count::read_etcd_counter(options.client, s.key);
+      } catch (const count::ProbeError& e) {
+        counter.problem = e.what();
+      }
+    }
+    count::EtcdLoadGenerator generator(options, mix);
+    const count::EtcdLoadResult result = generator.run(progress_printer());
+    end_progress();
+    if (counter.before) {
+      try {
+        counter.after = count::read_etcd_counter(options.client, s.key);
+        counter.check =
+            count::check_counter(*counter.before, *counter.after, result.load.acked, s.add_value);
+        if (result.unknown_outcome > 0 && !counter.check->ok) {
+          counter.check->message +=
+              fmt::format(" ({} mutation(s) got no answer: etcd may have applied them)",
+                          result.unknown_outcome);
+        }
+      } catch (const std::runtime_error& e) {  // ProbeError, ConnectError: after the run
+        counter.problem = e.what();
+      }
+    }
+    return report(s, mix, result.load, counter, &result);
+  } catch (const count::ConnectError& e) {
+    end_progress();
+    fmt::print(stderr, "count-bench: etcd at {}: {}\n", options.client.endpoints, e.what());
+    return kExitUsage;
+  }
+}
+
+int usage_error(const std::string& message) {
+  fmt::print(stderr, "count-bench: {} (see --help)\n", message);
+  return kExitUsage;
 }
 
 }  // namespace
@@ -140,18 +388,29 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   Settings s;
-  CLI::App app{"count-bench: load generator for count-server (and redis-server, memcached).",
+  CLI::App app{"count-bench: load generator for count-server (and redis-server, memcached, etcd).",
                "count-bench"};
   app.set_help_flag("--help", "Print this help and exit");
-  app.add_option("-h,--host", s.load.host, "Server host")->capture_default_str();
-  app.add_option("-p,--port", s.load.port, "Server port")->capture_default_str();
+  app.add_option("-h,--host", s.hosts,
+                 "Server: HOST or HOST:PORT ([IPV6]:PORT); a comma list or repeated -h spreads "
+                 "the connections over several servers in turn (default 127.0.0.1). With "
+                 "--protocol etcd: etcd client URLs (default http://127.0.0.1:2379)")
+      ->allow_extra_args(false);
+  auto* ports = app.add_option("-p,--port", s.ports,
+                               "Port of the -h entries without one (default 4444); several "
+                               "(comma list or repeated -p): one per such entry, or all on a "
+                               "single -h host")
+                    ->allow_extra_args(false);
   app.add_option("-c,--connections", s.load.connections, "Connections")
       ->check(CLI::Range(1U, 100000U))
       ->capture_default_str();
-  app.add_option("-t,--threads", s.load.threads, "Threads, each its own event loop")
-      ->check(CLI::Range(1U, 256U))
-      ->capture_default_str();
-  app.add_option("-P,--pipeline", s.load.pipeline, "Requests in flight per connection")
+  auto* threads = app.add_option("-t,--threads", s.load.threads,
+                                 "Threads, each its own event loop (not with --protocol etcd, "
+                                 "which runs a thread per connection)")
+                      ->check(CLI::Range(1U, 256U))
+                      ->capture_default_str();
+  app.add_option("-P,--pipeline", s.load.pipeline,
+                 "Requests in flight per connection (1 with --protocol etcd)")
       ->check(CLI::Range(1U, 65536U))
       ->capture_default_str();
   auto* requests = app.add_option("-n,--requests", s.load.requests,
@@ -168,13 +427,17 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--add-value", s.add_value, "The N of `add N`")->capture_default_str();
   app.add_option("--protocol", s.protocol,
-                 "Wire protocol: line (count-server), resp (Redis), "
-                 "memcache (memcached)")
-      ->check(CLI::IsMember({"line", "resp", "memcache"}))
+                 "Wire protocol: line (count-server), resp (Redis), memcache (memcached), "
+                 "etcd (an etcd cluster by read and compare-and-swap, without count-server)")
+      ->check(CLI::IsMember({"line", "resp", "memcache", "etcd"}))
       ->capture_default_str();
-  app.add_option("--key", s.key, "The key holding the counter (resp, memcache)")
-      ->capture_default_str();
-  app.add_option("--timeout", s.timeout_s, "Seconds without any reply before giving up")
+  auto* key = app.add_option("--key", s.key,
+                             "The key holding the counter (resp, memcache; etcd: default "
+                             "count-server's, " +
+                                 count::EtcdStoreOptions{}.key + ")")
+                  ->capture_default_str();
+  app.add_option("--timeout", s.timeout_s,
+                 "Seconds without any reply before giving up (etcd: the deadline of each call)")
       ->check(CLI::Range(0.01, 3600.0))
       ->capture_default_str();
   app.add_flag("--json", s.json, "Print one JSON object instead of the table");
@@ -185,8 +448,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
-    fmt::print(stderr, "count-bench: {} (see --help)\n", e.what());
-    return kExitUsage;
+    return usage_error(e.what());
   }
 
   std::string error;
@@ -195,83 +457,49 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "count-bench: bad --ratio '{}': {}\n", s.ratio, error);
     return kExitUsage;
   }
-  const std::optional<count::Codec> codec =
-      count::Codec::make(*count::protocol_from_name(s.protocol), s.key, s.add_value, *mix, error);
-  if (!codec) {
-    fmt::print(stderr, "count-bench: {}\n", error);
-    return kExitUsage;
-  }
   if (s.duration_s > 0) {
     s.load.duration = count::Seconds(s.duration_s);
     s.load.warmup = count::Seconds(s.warmup_s);
   } else if (s.load.requests == 0) {
     s.load.requests = kDefaultRequests;
   }
-  s.load.threads = std::min(s.load.threads, s.load.connections);
   s.load.reply_timeout = std::chrono::milliseconds(static_cast<long>(s.timeout_s * 1000));
 
-  const auto probe_timeout = s.load.reply_timeout;
-  CounterOutcome counter;
-  counter.wanted = s.check_counter;
-  count::LoadResult result;
-  try {
-    if (counter.wanted) {
-      try {
-        count::prepare_counter(s.load.host, s.load.port, *codec, probe_timeout);
-        counter.before = count::read_counter(s.load.host, s.load.port, *codec, probe_timeout);
-      } catch (const count::ProbeError& e) {
-        counter.problem = e.what();
-      }
+  if (s.etcd()) {
+    if (ports->count() > 0) {
+      return usage_error("--protocol etcd takes no -p: each etcd URL in -h carries its port");
     }
-
-    const bool progress = ::isatty(STDERR_FILENO) == 1;
-    std::uint64_t last_replies = 0;
-    count::Seconds last_elapsed{0};
-    count::LoadGenerator generator(s.load, *codec, *mix);
-    result = generator.run([&](const count::Progress& p) {
-      if (!progress) return;
-      const double span = (p.elapsed - last_elapsed).count();
-      const double rate = span > 0 ? static_cast<double>(p.replies - last_replies) / span : 0.0;
-      fmt::print(stderr, "\r\033[K  {:6.1f} s  {}{} replies  {:.0f} requests/s", p.elapsed.count(),
-                 p.warming_up ? "(warm-up) " : "", p.replies, rate);
-      last_replies = p.replies;
-      last_elapsed = p.elapsed;
-    });
-    if (progress) fmt::print(stderr, "\r\033[K");
-
-    if (counter.before) {
-      try {
-        counter.after = count::read_counter(s.load.host, s.load.port, *codec, probe_timeout);
-        counter.check =
-            count::check_counter(*counter.before, *counter.after, result.acked, s.add_value);
-        if (result.lost_mutations > 0 && !counter.check->ok) {
-          counter.check->message += fmt::format(
-              " ({} mutation(s) were in flight on broken connections)", result.lost_mutations);
-        }
-      } catch (const count::ProbeError& e) {
-        counter.problem = e.what();
-      }
+    if (threads->count() > 0) {
+      return usage_error("--protocol etcd takes no -t: each connection has a thread of its own");
     }
-  } catch (const count::ConnectError& e) {
-    fmt::print(stderr, "count-bench: {}\n", e.what());
+    if (s.load.pipeline != 1) {
+      return usage_error(
+          "--protocol etcd takes no -P: each connection is one synchronous client with one "
+          "request in flight");
+    }
+    if (key->count() == 0) s.key = count::EtcdStoreOptions{}.key;
+    s.etcd_endpoints = count::split_commas(s.hosts);
+    if (s.etcd_endpoints.empty()) s.etcd_endpoints.emplace_back(kDefaultEtcdEndpoint);
+    try {
+      count::etcd_grpc_target(fmt::format("{}", fmt::join(s.etcd_endpoints, ",")));
+    } catch (const count::EtcdConfigError& e) {
+      return usage_error(e.what());
+    }
+    if (s.key.empty()) return usage_error("--key: the etcd key must not be empty");
+    s.load.threads = s.load.connections;
+    return run_etcd(s, *mix);
+  }
+
+  std::optional<std::vector<count::ServerAddress>> servers =
+      count::parse_server_list(s.hosts, s.ports, error);
+  if (!servers) return usage_error(error);
+  s.load.servers = std::move(*servers);
+  const std::optional<count::Codec> codec =
+      count::Codec::make(*count::protocol_from_name(s.protocol), s.key, s.add_value, *mix, error);
+  if (!codec) {
+    fmt::print(stderr, "count-bench: {}\n", error);
     return kExitUsage;
   }
-
-  const bool ok = result.clean() && counter.passed();
-  if (s.json) {
-    print_json(s, *mix, result, counter, ok);
-  } else {
-    print_table(s, *mix, result, counter);
-  }
-  if (!result.first_problem.empty()) {
-    fmt::print(
-        stderr,
-        "count-bench: FAILED: {} error reply(s), {} unexpected, {} lost in flight; first: {}\n",
-        result.error_replies, result.unexpected, result.lost_in_flight, result.first_problem);
-  }
-  if (counter.wanted && !counter.passed()) {
-    fmt::print(stderr, "count-bench: FAILED: {}\n",
-               counter.check ? counter.check->message : "counter not checked: " + counter.problem);
-  }
-  return ok ? kExitOk : kExitCheckFailed;
+  s.load.threads = std::min(s.load.threads, s.load.connections);
+  return run_servers(s, *mix, *codec);
 }

@@ -1,4 +1,4 @@
-// The expected and the observed movement of the counter, compared.
+// The expected and the observed movement of the counter, compared; and the servers' reads.
 #include "loadgen/counter_check.hpp"
 
 #include <limits>
@@ -59,6 +59,24 @@ CounterCheck check_counter(std::int64_t before, std::int64_t after, const Acknow
                                     : " (the counter moved more than acknowledged)");
     }
   }
+  return check;
+}
+
+AgreementCheck check_agreement(std::string_view first_server, std::int64_t first_value,
+                               const std::vector<ServerRead>& others) {
+  AgreementCheck check;
+  std::string wrong;
+  for (const ServerRead& read : others) {
+    if (read.value == first_value) continue;
+    wrong += wrong.empty() ? "" : "; ";
+    wrong += read.value ? read.server + " read " + std::to_string(*read.value)
+                        : read.server + " could not be read (" + read.problem + ")";
+  }
+  const std::string first = std::string(first_server) + " read " + std::to_string(first_value);
+  check.ok = wrong.empty();
+  check.message = check.ok ? "all " + std::to_string(others.size() + 1) +
+                                 " servers agree after the run: " + first
+                           : "SERVERS DISAGREE after the run: " + first + ", but " + wrong;
   return check;
 }
 

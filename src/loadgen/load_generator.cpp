@@ -32,24 +32,19 @@ constexpr auto kAwait = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr std::size_t kInputBytes = 16 * 1024;
 static_assert(kInputBytes > 2 * kMaxWireReplyBytes);
 
-std::string where(const std::string& host, std::uint16_t port) {
-  return host + ":" + std::to_string(port);
-}
-
-tcp::resolver::results_type resolve(asio::io_context& io, const std::string& host,
-                                    std::uint16_t port) {
+tcp::resolver::results_type resolve(asio::io_context& io, const ServerAddress& server) {
   asio::error_code ec;
   tcp::resolver resolver(io);
-  auto endpoints = resolver.resolve(host, std::to_string(port), ec);
-  if (ec) throw ConnectError("cannot resolve " + host + ": " + ec.message());
+  auto endpoints = resolver.resolve(server.host, std::to_string(server.port), ec);
+  if (ec) throw ConnectError("cannot resolve " + server.host + ": " + ec.message());
   return endpoints;
 }
 
 void connect_to(tcp::socket& socket, const tcp::resolver::results_type& endpoints,
-                const std::string& host, std::uint16_t port) {
+                const ServerAddress& server) {
   asio::error_code ec;
   asio::connect(socket, endpoints, ec);
-  if (ec) throw ConnectError("cannot connect to " + where(host, port) + ": " + ec.message());
+  if (ec) throw ConnectError("cannot connect to " + server.text() + ": " + ec.message());
   socket.set_option(tcp::no_delay(true), ec);
 }
 
@@ -92,14 +87,17 @@ class Worker {
         budget_(budget),
         watchdog_(io_) {}
 
-  // Opens `count` connections on this worker's context; the first request of each starts
-  // at a different point of the mix. Throws ConnectError.
-  void open(unsigned count, const tcp::resolver::results_type& endpoints, std::size_t first_index) {
+  // Opens connections first_index .. first_index + count - 1 on this worker's context, each
+  // to the next server in turn (`endpoints` holds each server's, in the options' order); the
+  // first request of each starts at a different point of the mix. Throws ConnectError.
+  void open(unsigned count, const std::vector<tcp::resolver::results_type>& endpoints,
+            std::size_t first_index) {
     for (unsigned i = 0; i < count; ++i) {
-      auto connection =
-          std::make_unique<Connection>(io_, options_.pipeline, codec_.max_request_bytes(),
-                                       (first_index + i) * 7919 % mix_.cycle_length());
-      connect_to(connection->socket, endpoints, options_.host, options_.port);
+      const std::size_t index = first_index + i;
+      const std::size_t server = index % endpoints.size();
+      auto connection = std::make_unique<Connection>(
+          io_, options_.pipeline, codec_.max_request_bytes(), index * 7919 % mix_.cycle_length());
+      connect_to(connection->socket, endpoints[server], options_.servers[server]);
       connections_.push_back(std::move(connection));
     }
   }
@@ -308,15 +306,14 @@ class Worker {
 };
 
 // One request and its reply on a fresh connection, waiting at most `timeout`.
-WireReply transact(const std::string& host, std::uint16_t port, const Codec& codec,
-                   std::string_view request, std::chrono::milliseconds timeout,
-                   std::string& received) {
+WireReply transact(const ServerAddress& server, const Codec& codec, std::string_view request,
+                   std::chrono::milliseconds timeout, std::string& received) {
   asio::io_context io;
   tcp::socket socket(io);
-  connect_to(socket, resolve(io, host, port), host, port);
+  connect_to(socket, resolve(io, server), server);
   asio::error_code ec;
   asio::write(socket, asio::buffer(request.data(), request.size()), ec);
-  if (ec) throw ProbeError("cannot send to " + where(host, port) + ": " + ec.message());
+  if (ec) throw ProbeError("cannot send to " + server.text() + ": " + ec.message());
   socket.non_blocking(true);
   const auto deadline = Clock::now() + timeout;
   std::vector<char> chunk(kInputBytes);
@@ -328,12 +325,12 @@ WireReply transact(const std::string& host, std::uint16_t port, const Codec& cod
     }
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) throw ProbeError("no reply from " + where(host, port) + " in time");
+    if (left.count() <= 0) throw ProbeError("no reply from " + server.text() + " in time");
     pollfd wait{socket.native_handle(), POLLIN, 0};
     ::poll(&wait, 1, static_cast<int>(left.count()));
     const std::size_t got = socket.read_some(asio::buffer(chunk), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
-    if (ec) throw ProbeError("no reply from " + where(host, port) + ": " + ec.message());
+    if (ec) throw ProbeError("no reply from " + server.text() + ": " + ec.message());
     received.append(chunk.data(), got);
   }
 }
@@ -353,8 +350,12 @@ LoadResult LoadGenerator::run(const std::function<void(const Progress&)>& on_pro
   schedule.by_count = options_.requests > 0;
   std::vector<std::unique_ptr<Worker>> workers;
   {
+    if (options_.servers.empty()) throw ConnectError("no server to connect to");
     asio::io_context resolver_io;
-    const auto endpoints = resolve(resolver_io, options_.host, options_.port);
+    std::vector<tcp::resolver::results_type> endpoints;
+    for (const ServerAddress& server : options_.servers) {
+      endpoints.push_back(resolve(resolver_io, server));
+    }
     std::size_t opened = 0;
     for (unsigned t = 0; t < threads; ++t) {
       const unsigned share = connections / threads + (t < connections % threads ? 1 : 0);
@@ -421,25 +422,25 @@ LoadResult LoadGenerator::run(const std::function<void(const Progress&)>& on_pro
   return total;
 }
 
-void prepare_counter(const std::string& host, std::uint16_t port, const Codec& codec,
+void prepare_counter(const ServerAddress& server, const Codec& codec,
                      std::chrono::milliseconds timeout) {
   if (codec.setup_request().empty()) return;
   std::string received;
-  const WireReply reply = transact(host, port, codec, codec.setup_request(), timeout, received);
+  const WireReply reply = transact(server, codec, codec.setup_request(), timeout, received);
   if (reply.kind != WireReply::Kind::kOk) {
-    throw ProbeError("creating the key on " + where(host, port) + " failed: the server answered '" +
+    throw ProbeError("creating the key on " + server.text() + " failed: the server answered '" +
                      received + "'");
   }
 }
 
-std::int64_t read_counter(const std::string& host, std::uint16_t port, const Codec& codec,
+std::int64_t read_counter(const ServerAddress& server, const Codec& codec,
                           std::chrono::milliseconds timeout) {
   std::string received;
-  const WireReply reply = transact(host, port, codec, codec.request(Op::kGet), timeout, received);
+  const WireReply reply = transact(server, codec, codec.request(Op::kGet), timeout, received);
   if (const auto value = codec.value_of(reply)) return *value;
   while (!received.empty() && (received.back() == '\n' || received.back() == '\r'))
     received.pop_back();
-  throw ProbeError("reading the counter on " + where(host, port) + ": the server answered '" +
+  throw ProbeError("reading the counter on " + server.text() + ": the server answered '" +
                    received + "' to " + std::string(op_name(Op::kGet)) + ", which is not a value");
 }
 

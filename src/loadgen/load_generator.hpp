@@ -1,6 +1,7 @@
 // count-bench's engine: connections spread over threads, each thread its own io_context,
-// each connection keeping `pipeline` requests in flight and checking every reply. After
-// the connections are open, no request allocates: buffers and rings are sized up front.
+// and over the servers in turn, each connection keeping `pipeline` requests in flight and
+// checking every reply. After the connections are open, no request allocates: buffers and
+// rings are sized up front.
 #pragma once
 
 #include <chrono>
@@ -8,11 +9,13 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "loadgen/codec.hpp"
 #include "loadgen/command_mix.hpp"
 #include "loadgen/counter_check.hpp"
 #include "loadgen/histogram.hpp"
+#include "loadgen/server_list.hpp"
 
 namespace count {
 
@@ -32,8 +35,8 @@ class ProbeError : public std::runtime_error {
 using Seconds = std::chrono::duration<double>;
 
 struct LoadOptions {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 4444;
+  // Connection i goes to servers[i % servers.size()]; at least one.
+  std::vector<ServerAddress> servers{{kDefaultServerHost, kDefaultServerPort}};
   unsigned connections = 50;
   unsigned threads = 1;        // at most `connections` are used
   unsigned pipeline = 1;       // requests in flight per connection
@@ -95,12 +98,12 @@ class LoadGenerator {
 
 // On a connection of its own: sends the codec's setup request, if any, and checks its
 // reply. Throws ConnectError or ProbeError.
-void prepare_counter(const std::string& host, std::uint16_t port, const Codec& codec,
+void prepare_counter(const ServerAddress& server, const Codec& codec,
                      std::chrono::milliseconds timeout);
 
 // On a connection of its own: reads the counter with one `get`. Throws ConnectError or
 // ProbeError (the reply is not a value).
-std::int64_t read_counter(const std::string& host, std::uint16_t port, const Codec& codec,
+std::int64_t read_counter(const ServerAddress& server, const Codec& codec,
                           std::chrono::milliseconds timeout);
 
 }  // namespace count

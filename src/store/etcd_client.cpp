@@ -286,6 +286,7 @@ EtcdClient::EtcdClient(const EtcdClientOptions& options)
               static_cast<int>(options.max_reconnect_backoff.count()));
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveTimeMs);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
+  if (options.own_connections) args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   channel_ = std::make_unique<Channel>();
   channel_->channel = grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args);
   channel_->kv = etcdserverpb::KV::NewStub(channel_->channel);

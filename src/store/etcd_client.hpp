@@ -38,6 +38,11 @@ struct EtcdClientOptions {
   // The longest wait between two attempts to reconnect to a member; gRPC's own default
   // (two minutes) would keep a member that came back unused for that long.
   std::chrono::milliseconds max_reconnect_backoff{1000};
+  // Connections of this client's own. By default gRPC lets the channels of one process that
+  // have the same target and settings share their connections, so that many clients in it
+  // reach etcd as one; a load generator that stands for many separate clients wants them
+  // apart.
+  bool own_connections = false;
 };
 
 // One key as etcd holds it.

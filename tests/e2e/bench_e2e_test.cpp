@@ -210,6 +210,44 @@ TEST(BenchE2E, ByDurationWithThreadsAndWarmUpPasses) {
   EXPECT_NE(result.out.find("requests/s"), std::string::npos) << result.out;
 }
 
+TEST(BenchE2E, ConnectionsGoToEveryServerInTurn) {
+  ServerProcess first({"--in-memory"});
+  ServerProcess second({"--in-memory"});
+  // Each -h entry carries its own port.
+  const RunResult result = run(
+      {binary("count-bench"), "-h",
+       "127.0.0.1:" + std::to_string(first.port()) + ",127.0.0.1:" + std::to_string(second.port()),
+       "-n", "300", "-c", "3", "-t", "3", "--no-counter-check", "--json"},
+      {}, 60s);
+  EXPECT_EQ(result.status, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("\"servers\":[{\"address\":\"127.0.0.1:" +
+                            std::to_string(first.port()) + "\",\"connections\":2},"),
+            std::string::npos)
+      << result.out;
+  // In-memory servers keep a counter each; with a thread per connection, each connection
+  // sends its equal part of the requests, and connections 0 and 2 went to the first.
+  const auto value_of = [](const ServerProcess& server) {
+    Client client = server.connect();
+    return std::stoll(client.call("get").substr(4));
+  };
+  EXPECT_EQ(value_of(first), 200);
+  EXPECT_EQ(value_of(second), 100);
+}
+
+TEST(BenchE2E, ServersThatDoNotShareOneCounterFailTheCheck) {
+  ServerProcess first({"--in-memory"});
+  ServerProcess second({"--in-memory"});
+  const RunResult result = run({binary("count-bench"), "-h", "127.0.0.1", "-p",
+                                std::to_string(first.port()) + "," + std::to_string(second.port()),
+                                "-n", "300", "-c", "3", "-t", "3"},
+                               {}, 60s);
+  EXPECT_EQ(result.status, 1) << result.out << result.err;
+  EXPECT_NE(result.err.find("SERVERS DISAGREE"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("127.0.0.1:" + std::to_string(second.port()) + " read 100"),
+            std::string::npos)
+      << result.err;
+}
+
 TEST(BenchE2E, AgainstOkServerAMixWithGetFails) {
   if (!std::filesystem::exists(binary("ok-server"))) GTEST_SKIP() << "ok-server is not built";
   OtherServer ok_server({binary("ok-server"), "--bind", "127.0.0.1", "--port", "0"}, 0);
@@ -256,6 +294,17 @@ TEST(BenchE2E, UsageErrorsExitTwo) {
       run({binary("count-bench"), "--protocol", "memcache", "--ratio", "incr:decr=1:1"});
   EXPECT_EQ(memcache.status, 2);
   EXPECT_NE(memcache.err.find("decr"), std::string::npos) << memcache.err;
+  const RunResult ports =
+      run({binary("count-bench"), "-h", "127.0.0.1,127.0.0.2,127.0.0.3", "-p", "1,2"});
+  EXPECT_EQ(ports.status, 2);
+  EXPECT_NE(ports.err.find("2 ports (-p) for 3"), std::string::npos) << ports.err;
+  const RunResult unused = run({binary("count-bench"), "-h", "127.0.0.1:4444", "-p", "5"});
+  EXPECT_EQ(unused.status, 2);
+  EXPECT_NE(unused.err.find("-p is not used"), std::string::npos) << unused.err;
+  const RunResult twice = run({binary("count-bench"), "-h", "127.0.0.1", "-p", "7,7"});
+  EXPECT_EQ(twice.status, 2);
+  EXPECT_NE(twice.err.find("listed twice"), std::string::npos) << twice.err;
+  EXPECT_EQ(run({binary("count-bench"), "-p", "0"}).status, 2);
   EXPECT_EQ(run({binary("count-bench"), "--help"}).status, 0);
 }
 

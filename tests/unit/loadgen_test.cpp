@@ -1,6 +1,6 @@
 // count-bench's engine without sockets: the histogram's error bound, the command mix, the
-// reply parsing and judging of each wire protocol (whole and split at every byte), and the
-// final counter check.
+// reply parsing and judging of each wire protocol (whole and split at every byte), the list
+// of servers from -h and -p, and the final counter checks.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,6 +14,7 @@
 #include "loadgen/command_mix.hpp"
 #include "loadgen/counter_check.hpp"
 #include "loadgen/histogram.hpp"
+#include "loadgen/server_list.hpp"
 
 namespace count {
 namespace {
@@ -407,6 +408,126 @@ TEST(CounterCheck, ExtremesAreCheckedWithoutOverflow) {
   EXPECT_FALSE(too_far.ok);
   EXPECT_FALSE(too_far.actual_delta);
   EXPECT_FALSE(check_counter(0, 0, {0, 0, 3}, kMax).ok);
+}
+
+TEST(CounterCheck, ServersThatAllReadTheFirstValueAgree) {
+  const AgreementCheck check =
+      check_agreement("127.0.0.1:4444", 42, {{"127.0.0.1:4445", 42, ""}, {"[::1]:4446", 42, ""}});
+  EXPECT_TRUE(check.ok) << check.message;
+  EXPECT_NE(check.message.find("all 3 servers agree"), std::string::npos) << check.message;
+  EXPECT_TRUE(check_agreement("127.0.0.1:4444", -7, {}).ok);
+}
+
+TEST(CounterCheck, AServerThatReadsAnotherValueOrCannotBeReadDisagreesAndIsNamed) {
+  const AgreementCheck other_value = check_agreement(
+      "127.0.0.1:4444", 42, {{"127.0.0.1:4445", 42, ""}, {"127.0.0.1:4446", 41, ""}});
+  EXPECT_FALSE(other_value.ok);
+  EXPECT_NE(other_value.message.find("DISAGREE"), std::string::npos) << other_value.message;
+  EXPECT_NE(other_value.message.find("127.0.0.1:4446 read 41"), std::string::npos)
+      << other_value.message;
+  EXPECT_EQ(other_value.message.find("4445"), std::string::npos) << other_value.message;
+
+  const AgreementCheck unread =
+      check_agreement("127.0.0.1:4444", 42, {{"127.0.0.1:4445", std::nullopt, "refused"}});
+  EXPECT_FALSE(unread.ok);
+  EXPECT_NE(unread.message.find("127.0.0.1:4445 could not be read (refused)"), std::string::npos)
+      << unread.message;
+}
+
+// ---- Server list (-h, -p) ----
+
+std::vector<std::string> servers_of(const std::vector<std::string>& hosts,
+                                    const std::vector<std::string>& ports) {
+  std::string error;
+  const auto servers = parse_server_list(hosts, ports, error);
+  EXPECT_TRUE(servers) << error;
+  std::vector<std::string> texts;
+  if (servers) {
+    for (const ServerAddress& server : *servers) texts.push_back(server.text());
+  }
+  return texts;
+}
+
+// The error for a list that must be refused, or "" when it is accepted.
+std::string refusal_of(const std::vector<std::string>& hosts,
+                       const std::vector<std::string>& ports) {
+  std::string error;
+  const auto servers = parse_server_list(hosts, ports, error);
+  EXPECT_FALSE(servers);
+  return servers ? "" : error;
+}
+
+using Texts = std::vector<std::string>;
+
+TEST(ServerList, NothingGivenIsTheDefaultServer) {
+  EXPECT_EQ(servers_of({}, {}), Texts{"127.0.0.1:4444"});
+  EXPECT_EQ(servers_of({"localhost"}, {}), Texts{"localhost:4444"});
+  EXPECT_EQ(servers_of({}, {"5000"}), Texts{"127.0.0.1:5000"});
+}
+
+TEST(ServerList, CommaListsAndRepeatedFlagsAddUpInOrder) {
+  EXPECT_EQ(servers_of({"127.0.0.1:4444,127.0.0.1:4445"}, {}),
+            (Texts{"127.0.0.1:4444", "127.0.0.1:4445"}));
+  EXPECT_EQ(servers_of({"127.0.0.1:4444", "127.0.0.1:4445,127.0.0.2:4444"}, {}),
+            (Texts{"127.0.0.1:4444", "127.0.0.1:4445", "127.0.0.2:4444"}));
+}
+
+TEST(ServerList, OnePortServesEveryEntryWithoutItsOwn) {
+  EXPECT_EQ(servers_of({"127.0.0.1,127.0.0.2:7000,127.0.0.3"}, {"5000"}),
+            (Texts{"127.0.0.1:5000", "127.0.0.2:7000", "127.0.0.3:5000"}));
+}
+
+TEST(ServerList, SeveralPortsGoToOneHostOrPairWithThePortlessEntriesInOrder) {
+  EXPECT_EQ(servers_of({"127.0.0.1"}, {"4444,4445", "4446"}),
+            (Texts{"127.0.0.1:4444", "127.0.0.1:4445", "127.0.0.1:4446"}));
+  EXPECT_EQ(servers_of({}, {"4444", "4445"}), (Texts{"127.0.0.1:4444", "127.0.0.1:4445"}));
+  EXPECT_EQ(servers_of({"127.0.0.1", "127.0.0.2"}, {"4444,4445"}),
+            (Texts{"127.0.0.1:4444", "127.0.0.2:4445"}));
+  EXPECT_EQ(servers_of({"127.0.0.1,127.0.0.9:9,127.0.0.2"}, {"4444,4445"}),
+            (Texts{"127.0.0.1:4444", "127.0.0.9:9", "127.0.0.2:4445"}));
+}
+
+TEST(ServerList, Ipv6GoesInBracketsToCarryAPort) {
+  EXPECT_EQ(servers_of({"[::1]:5000,::1"}, {}), (Texts{"[::1]:5000", "[::1]:4444"}));
+  EXPECT_EQ(servers_of({"[::1]"}, {"6000"}), Texts{"[::1]:6000"});
+  std::string error;
+  const auto servers = parse_server_list({"[::1]:5000"}, {}, error);
+  ASSERT_TRUE(servers) << error;
+  EXPECT_EQ(servers->front().host, "::1");
+  EXPECT_EQ(servers->front().port, 5000);
+}
+
+TEST(ServerList, MismatchesAreRefusedWithAReason) {
+  EXPECT_NE(refusal_of({"127.0.0.1:1"}, {"2"}).find("-p is not used"), std::string::npos);
+  EXPECT_NE(refusal_of({"127.0.0.1,127.0.0.2,127.0.0.3"}, {"1,2"}).find("2 ports (-p) for 3"),
+            std::string::npos);
+  EXPECT_NE(refusal_of({"127.0.0.1:1,127.0.0.2"}, {"1,2"}).find("for 1 -h entry"),
+            std::string::npos);
+  EXPECT_NE(refusal_of({"127.0.0.1:4444,127.0.0.1:4444"}, {}).find("listed twice"),
+            std::string::npos);
+  EXPECT_NE(refusal_of({"127.0.0.1"}, {"4444,4444"}).find("127.0.0.1:4444 is listed twice"),
+            std::string::npos);
+}
+
+TEST(ServerList, BadEntriesAndPortsAreRefusedAndNamed) {
+  for (const char* bad : {"127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:", "127.0.0.1:x",
+                          "127.0.0.1:+1", ":4444", "[::1", "[]:1", "[::1]4444", "[::1]:"}) {
+    const std::string error = refusal_of({bad}, {});
+    EXPECT_NE(error.find(bad), std::string::npos) << bad << ": " << error;
+  }
+  for (const char* bad : {"0", "65536", "", "12a", "-1"}) {
+    const std::string error = refusal_of({}, {bad});
+    EXPECT_NE(error.find("-p"), std::string::npos) << bad << ": " << error;
+  }
+  EXPECT_NE(refusal_of({"127.0.0.1,,127.0.0.2"}, {}).find("empty"), std::string::npos);
+  EXPECT_NE(refusal_of({"127.0.0.1,"}, {}).find("empty"), std::string::npos);
+  EXPECT_NE(refusal_of({""}, {}).find("empty"), std::string::npos);
+}
+
+TEST(ServerList, SplitCommasKeepsEmptyEntriesForTheCallerToRefuse) {
+  EXPECT_EQ(split_commas({"a,b", "c"}), (Texts{"a", "b", "c"}));
+  EXPECT_EQ(split_commas({"a,,b,"}), (Texts{"a", "", "b", ""}));
+  EXPECT_EQ(split_commas({}), Texts{});
 }
 
 }  // namespace
