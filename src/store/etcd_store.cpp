@@ -161,8 +161,7 @@ void EtcdStore::fail_expired_open_round() {
   std::shared_ptr<Round> expired;
   {
     const std::lock_guard lock(mutex_);
-    if (open_->entries.empty() ||
-        Clock::now() < open_->opened_at + options_.request_timeout) {
+    if (open_->entries.empty() || Clock::now() < open_->opened_at + options_.request_timeout) {
       return;
     }
     expired = std::exchange(open_, std::make_shared<Round>());
@@ -199,8 +198,9 @@ std::optional<EtcdStore::Base> EtcdStore::base_of(const EtcdEntry& key, Round& r
   }
   if (!reported_foreign_value_) {
     reported_foreign_value_ = true;
-    std::fprintf(stderr, "count-server: etcd key %s now holds bytes that are not a count-server "
-                         "value; every request gets err until it does again\n",
+    std::fprintf(stderr,
+                 "count-server: etcd key %s now holds bytes that are not a count-server "
+                 "value; every request gets err until it does again\n",
                  options_.key.c_str());
   }
   fail(round);
@@ -245,7 +245,7 @@ void EtcdStore::serve(Round& round) {
         continue;
       }
       if (in_doubt) {
-        if (committed_since(read.record, first_transaction)) return;  // replies as decided
+        if (committed_since(read.record, first_transaction)) return;       // replies as decided
         if (read.key.mod_revision != in_doubt_revision) in_doubt = false;  // it never will
       }
       // While in doubt the key still holds the value compared against, which was ours.

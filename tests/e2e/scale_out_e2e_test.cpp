@@ -35,10 +35,10 @@ constexpr char kEtcdTimeoutMs[] = "1500";
 
 // What one client saw. Deltas are positive, so a value can only grow.
 struct Tally {
-  std::int64_t acknowledged = 0;     // sum of the mutations answered ok
-  std::int64_t refused = 0;          // sum of those answered err: never applied
-  std::int64_t unknown = 0;          // sum of those whose connection broke first
-  std::int64_t ok_after_heal = 0;    // oks sent after the fault was over
+  std::int64_t acknowledged = 0;   // sum of the mutations answered ok
+  std::int64_t refused = 0;        // sum of those answered err: never applied
+  std::int64_t unknown = 0;        // sum of those whose connection broke first
+  std::int64_t ok_after_heal = 0;  // oks sent after the fault was over
   std::int64_t err_replies = 0;
   std::string problem;
 };
@@ -47,9 +47,9 @@ class ScaleOutE2E : public ::testing::Test {
  protected:
   void SetUp() override {
     for (int i = 0; i < kFrontEnds; ++i) {
-      front_ends_.push_back(std::make_unique<ServerProcess>(std::vector<std::string>{
-          "--etcd", cluster_.endpoints(), "--etcd-key", "/scale-out/value", "--etcd-timeout",
-          kEtcdTimeoutMs, "--threads", "1"}));
+      front_ends_.push_back(std::make_unique<ServerProcess>(
+          std::vector<std::string>{"--etcd", cluster_.endpoints(), "--etcd-key", "/scale-out/value",
+                                   "--etcd-timeout", kEtcdTimeoutMs, "--threads", "1"}));
     }
   }
 
@@ -71,7 +71,8 @@ class ScaleOutE2E : public ::testing::Test {
     const auto end = Clock::now() + length;
     std::vector<std::thread> clients;
     for (int c = 0; c < kClients; ++c) {
-      clients.emplace_back([&, c] { client_loop(c, end, healed, tallies[static_cast<std::size_t>(c)]); });
+      clients.emplace_back(
+          [&, c] { client_loop(c, end, healed, tallies[static_cast<std::size_t>(c)]); });
     }
     std::this_thread::sleep_for(length / 3);
     fault();
@@ -143,7 +144,8 @@ class ScaleOutE2E : public ::testing::Test {
  private:
   std::array<std::atomic<bool>, kFrontEnds> alive_{true, true, true};
 
-  void client_loop(int index, Clock::time_point end, const std::atomic<bool>& healed, Tally& tally) {
+  void client_loop(int index, Clock::time_point end, const std::atomic<bool>& healed,
+                   Tally& tally) {
     int front_end = index % kFrontEnds;
     std::int64_t last_seen = INT64_MIN;
     std::uint64_t step = static_cast<std::uint64_t>(index) * 7;
@@ -221,19 +223,20 @@ class ScaleOutE2E : public ::testing::Test {
   }
 };
 
-
 TEST_F(ScaleOutE2E, KillingAFollowerLosesNothing) {
   const std::optional<int> leader = cluster_.leader(10s);
   ASSERT_TRUE(leader.has_value()) << cluster_.logs();
   const int follower = (*leader + 1) % EtcdCluster::kMembers;
-  const Tally tally = run_load(4500ms, [&] { cluster_.kill(follower); }, [&] { cluster_.start(follower); });
+  const Tally tally = run_load(
+      4500ms, [&] { cluster_.kill(follower); }, [&] { cluster_.start(follower); });
   expect_exact(tally);
 }
 
 TEST_F(ScaleOutE2E, KillingTheLeaderLosesNothing) {
   const std::optional<int> leader = cluster_.leader(10s);
   ASSERT_TRUE(leader.has_value()) << cluster_.logs();
-  const Tally tally = run_load(4500ms, [&] { cluster_.kill(*leader); }, [&] { cluster_.start(*leader); });
+  const Tally tally = run_load(
+      4500ms, [&] { cluster_.kill(*leader); }, [&] { cluster_.start(*leader); });
   expect_exact(tally);
 }
 
@@ -258,7 +261,8 @@ TEST_F(ScaleOutE2E, LosingQuorumGivesErrsThatChangeNothingAndServiceReturnsWithI
 // A front end killed under load: its clients' requests in flight may or may not have been
 // applied; every acknowledged one is, and nothing else is invented.
 TEST_F(ScaleOutE2E, KillingAFrontEndLosesNoAcknowledgedMutation) {
-  const Tally tally = run_load(4500ms, [&] { kill_front_end(2); }, [] {});
+  const Tally tally = run_load(
+      4500ms, [&] { kill_front_end(2); }, [] {});
   EXPECT_EQ(tally.problem, "");
   const std::int64_t value = agreed_value();
   EXPECT_GE(value, tally.acknowledged);

@@ -73,9 +73,13 @@ Tally pipelined_batch(const ServerProcess& server, std::size_t lines, std::mt199
   Tally tally;
   for (std::size_t i = 0; i < lines; ++i) {
     const auto pick = random() % 8;
-    const std::int64_t delta = pick == 0 ? 0 : pick < 5 ? 1 : static_cast<std::int64_t>(random() % 1000) + 1;
+    const std::int64_t delta = pick == 0  ? 0
+                               : pick < 5 ? 1
+                                          : static_cast<std::int64_t>(random() % 1000) + 1;
     deltas.push_back(delta);
-    requests += delta == 0 ? "get\n" : delta == 1 ? "incr\n" : "add " + std::to_string(delta) + "\n";
+    requests += delta == 0   ? "get\n"
+                : delta == 1 ? "incr\n"
+                             : "add " + std::to_string(delta) + "\n";
     tally.sent += delta;
   }
   try {
@@ -96,7 +100,8 @@ Tally request_by_request(const ServerProcess& server, std::uint64_t seed) {
   try {
     Client client = server.connect();
     for (int i = 0; i < 1'000'000 && steady_clock::now() < deadline; ++i) {
-      const std::int64_t delta = random() % 2 == 0 ? 1 : static_cast<std::int64_t>(random() % 50) + 2;
+      const std::int64_t delta =
+          random() % 2 == 0 ? 1 : static_cast<std::int64_t>(random() % 50) + 2;
       tally.sent += delta;
       client.send_line(delta == 1 ? "incr" : "add " + std::to_string(delta));
       const auto reply = client.read_line();

@@ -1,6 +1,8 @@
 // The etcd store's combining and its answers, over a fake etcd that can lose compares, fail,
 // and leave outcomes unknown: every reply is what one front end would answer, no mutation
 // is applied twice, and no `ok` is sent for one that was not applied.
+#include "store/etcd_store.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -15,8 +17,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include "store/etcd_store.hpp"
 
 namespace count {
 namespace {
@@ -174,7 +174,8 @@ Pending get(Store& store) {
 }
 
 // Waits (bounded) until the store has decided `pending`, and returns the reply line.
-std::string answer(Store& /*store*/, const Pending& pending, milliseconds limit = milliseconds(10000)) {
+std::string answer(Store& /*store*/, const Pending& pending,
+                   milliseconds limit = milliseconds(10000)) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (!pending.later->decided.load(std::memory_order_acquire)) {
     if (std::chrono::steady_clock::now() >= deadline) return "(no answer)";
