@@ -2,6 +2,7 @@
 // state is touched by its thread only while it runs; the calling thread reads its atomic
 // count of finished requests for progress, and the rest after join().
 #include "loadgen/etcd_load.hpp"
+#include "loadgen/schedule.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -13,14 +14,6 @@ namespace count {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// The timing of a run, fixed before the first request and read-only afterwards.
-struct Schedule {
-  bool by_count = false;  // -n: a budget of requests; otherwise by time
-  Clock::time_point start;
-  Clock::time_point measure_from;  // end of the warm-up
-  Clock::time_point stop_at;       // no request starts from here on (by time)
-};
 
 // How one request ended.
 struct Outcome {
@@ -215,33 +208,9 @@ EtcdLoadResult EtcdLoadGenerator::run(const std::function<void(const Progress&)>
     workers.push_back(std::make_unique<EtcdWorker>(options_, mix_, schedule, i, budget));
   }
 
-  schedule.start = Clock::now();
-  schedule.measure_from = schedule.start + std::chrono::duration_cast<Clock::duration>(
-                                               schedule.by_count ? Seconds{0} : options_.warmup);
-  schedule.stop_at =
-      schedule.measure_from + std::chrono::duration_cast<Clock::duration>(options_.duration);
-
-  std::vector<std::thread> running;
-  running.reserve(workers.size());
-  for (auto& worker : workers) running.emplace_back([&worker] { worker->run(); });
-
-  auto next_report = schedule.start + every;
-  for (;;) {
-    const bool all_done = std::all_of(workers.begin(), workers.end(),
-                                      [](const auto& worker) { return worker->done(); });
-    if (all_done) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    const auto now = Clock::now();
-    if (on_progress && now >= next_report) {
-      next_report += every;
-      Progress progress;
-      progress.elapsed = now - schedule.start;
-      progress.warming_up = !schedule.by_count && now < schedule.measure_from;
-      for (const auto& worker : workers) progress.replies += worker->finished();
-      on_progress(progress);
-    }
-  }
-  for (std::thread& thread : running) thread.join();
+  schedule.start_now(options_.warmup, options_.duration);
+  run_workers(workers, schedule, on_progress, every,
+              [](const auto& worker) { return worker.finished(); });
 
   EtcdLoadResult total;
   Clock::time_point last_done = schedule.start;

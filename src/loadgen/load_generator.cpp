@@ -2,6 +2,7 @@
 // its connections are touched only by the worker's thread while it runs; the calling
 // thread reads a worker's atomic reply count for progress, and the rest after join().
 #include "loadgen/load_generator.hpp"
+#include "loadgen/schedule.hpp"
 
 #include <poll.h>
 
@@ -47,14 +48,6 @@ void connect_to(tcp::socket& socket, const tcp::resolver::results_type& endpoint
   if (ec) throw ConnectError("cannot connect to " + server.text() + ": " + ec.message());
   socket.set_option(tcp::no_delay(true), ec);
 }
-
-// The timing of a run, fixed before the first request and read-only afterwards.
-struct Schedule {
-  bool by_count = false;  // -n: a budget of requests; otherwise by time
-  Clock::time_point start;
-  Clock::time_point measure_from;  // end of the warm-up
-  Clock::time_point stop_at;       // no request is sent from here on (by time)
-};
 
 // One connection: the socket, its input buffer, and the ring of requests in flight.
 struct Connection {
@@ -372,33 +365,9 @@ LoadResult LoadGenerator::run(const std::function<void(const Progress&)>& on_pro
     }
   }
 
-  schedule.start = Clock::now();
-  schedule.measure_from = schedule.start + std::chrono::duration_cast<Clock::duration>(
-                                               schedule.by_count ? Seconds{0} : options_.warmup);
-  schedule.stop_at =
-      schedule.measure_from + std::chrono::duration_cast<Clock::duration>(options_.duration);
-
-  std::vector<std::thread> running;
-  running.reserve(workers.size());
-  for (auto& worker : workers) running.emplace_back([&worker] { worker->run(); });
-
-  auto next_report = schedule.start + every;
-  for (;;) {
-    const bool all_done = std::all_of(workers.begin(), workers.end(),
-                                      [](const auto& worker) { return worker->done(); });
-    if (all_done) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    const auto now = Clock::now();
-    if (on_progress && now >= next_report) {
-      next_report += every;
-      Progress progress;
-      progress.elapsed = now - schedule.start;
-      progress.warming_up = !schedule.by_count && now < schedule.measure_from;
-      for (const auto& worker : workers) progress.replies += worker->replies();
-      on_progress(progress);
-    }
-  }
-  for (std::thread& thread : running) thread.join();
+  schedule.start_now(options_.warmup, options_.duration);
+  run_workers(workers, schedule, on_progress, every,
+              [](const auto& worker) { return worker.replies(); });
 
   LoadResult total;
   Clock::time_point last_reply = schedule.start;
