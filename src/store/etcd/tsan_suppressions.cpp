@@ -6,7 +6,10 @@
 // only through its interceptors (memmove, delete, epoll) and never the atomics and futexes
 // that order them, so it reports races between their own threads. A report with one of
 // their frames in either stack is dropped.
-extern "C" const char* __tsan_default_suppressions() {
+//
+// Weak: a test binary can get this file twice (from the client library and from an object
+// library that uses it), and the copies are the same.
+extern "C" __attribute__((weak)) const char* __tsan_default_suppressions() {
   return "race:libgrpc\n"  // libgrpc.so and libgrpc++.so
          "race:libgpr.so\n"
          "race:libabsl_\n";
