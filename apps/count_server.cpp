@@ -16,6 +16,8 @@
 
 #include "net/server.hpp"
 #include "net/signals.hpp"
+#include "net/tls.hpp"
+#include "protocol/password.hpp"
 #include "store/etcd_store.hpp"
 #include "store/file_store.hpp"
 #include "store/memory_store.hpp"
@@ -96,6 +98,51 @@ int main(int argc, char** argv) {
       ->needs(etcd_option)
       ->check(CLI::Range(100U, 600000U))
       ->capture_default_str();
+
+  count::TlsFiles tls_files;
+  std::uint16_t tls_port = 0;
+  auto* tls_port_option =
+      app.add_option("--tls-port", tls_port,
+                     "Also listen for TLS (1.2, 1.3) on this port (0: any free port)");
+  auto* cert_option = app.add_option("--tls-cert", tls_files.cert,
+                                     "The server's certificate chain (PEM), for --tls-port")
+                          ->needs(tls_port_option);
+  auto* key_option =
+      app.add_option("--tls-key", tls_files.key, "Its private key (PEM), for --tls-port")
+          ->needs(tls_port_option);
+  tls_port_option->needs(cert_option)->needs(key_option);
+  app.add_option("--tls-ca", tls_files.ca,
+                 "Require TLS clients to present a certificate signed by this CA (PEM)")
+      ->needs(tls_port_option);
+  bool no_plain = false;
+  app.add_flag("--no-plain", no_plain, "Serve TLS only: no plain-text port (--port is ignored)")
+      ->needs(tls_port_option);
+  std::string password_file;
+  auto* password_option = app.add_option(
+      "--password-file", password_file,
+      "File holding the password clients must give with `auth` (first line; the file, never "
+      "the command line, where others can see it)");
+  bool no_auth = false;
+  app.add_flag("--no-auth", no_auth,
+               "Serve an address other than loopback without a password (by default the server "
+               "refuses to)")
+      ->excludes(password_option);
+  unsigned idle_timeout = 0;
+  app.add_option("--idle-timeout", idle_timeout,
+                 "Close a connection that sends nothing for this many seconds (0: never)")
+      ->check(CLI::Range(0U, 31U * 24 * 3600))
+      ->capture_default_str();
+  unsigned stall_timeout = 30;
+  app.add_option("--stall-timeout", stall_timeout,
+                 "Close a connection that stops in the middle of a line, or does not read its "
+                 "replies, for this many seconds")
+      ->check(CLI::Range(1U, 24U * 3600))
+      ->capture_default_str();
+  unsigned handshake_timeout = 10;
+  app.add_option("--handshake-timeout", handshake_timeout,
+                 "Close a TLS connection whose handshake takes longer, in seconds")
+      ->check(CLI::Range(1U, 3600U))
+      ->capture_default_str();
   app.set_version_flag("--version", std::string("count-server ") + COUNT_VERSION);
 
   try {
@@ -109,6 +156,50 @@ int main(int argc, char** argv) {
   if (options.local_threads > options.threads) {
     fmt::print(stderr, "count-server: --local-threads ({}) is more than --threads ({}) (see --help)\n",
                options.local_threads, options.threads);
+    return kExitUsage;
+  }
+
+  options.idle_timeout = std::chrono::seconds(idle_timeout);
+  options.stall_timeout = std::chrono::seconds(stall_timeout);
+  options.handshake_timeout = std::chrono::seconds(handshake_timeout);
+  options.plain = !no_plain;
+
+  asio::error_code bad_address;
+  const asio::ip::address bind_address = asio::ip::make_address(options.bind_address, bad_address);
+  if (bad_address) {
+    fmt::print(stderr, "count-server: --bind {}: not an IPv4 or IPv6 address (see --help)\n",
+               options.bind_address);
+    return kExitUsage;
+  }
+  if (!password_file.empty()) {
+    try {
+      options.password = count::read_password_file(password_file);
+    } catch (const count::PasswordFileError& e) {
+      fmt::print(stderr, "count-server: --password-file: {}\n", e.what());
+      return kExitUsage;
+    }
+  }
+  if (tls_port_option->count() > 0) {
+    try {
+      options.tls = std::make_shared<count::TlsContext>(tls_files);
+      options.tls_port = tls_port;
+    } catch (const count::TlsConfigError& e) {
+      fmt::print(stderr, "count-server: {}\n", e.what());
+      return kExitUsage;
+    }
+  }
+  // Protected by default: beyond this machine, every client must prove who it is, by a
+  // password or by a certificate on a TLS-only server, unless the operator says otherwise.
+  const bool clients_prove_who_they_are =
+      !options.password.empty() ||
+      (options.tls && options.tls->requires_client_certificates() && !options.plain);
+  if (!bind_address.is_loopback() && !clients_prove_who_they_are && !no_auth) {
+    fmt::print(stderr,
+               "count-server: refusing to serve {} without a password: anyone who reaches it "
+               "could change the counter. Give --password-file FILE (or --tls-ca FILE with "
+               "--no-plain, so that every client needs a certificate), or --no-auth if that is "
+               "what you want\n",
+               options.bind_address);
     return kExitUsage;
   }
 
@@ -159,9 +250,22 @@ int main(int argc, char** argv) {
 
   try {
     count::Server server(options, std::move(store));
-    fmt::print(stderr, "count-server: listening on {}:{} ({} event loop{}, {} for local clients, {})\n",
-               options.bind_address, server.local_port(), options.threads,
-               options.threads == 1 ? "" : "s", options.local_threads, store_name);
+    const std::string host =
+        bind_address.is_v6() ? fmt::format("[{}]", options.bind_address) : options.bind_address;
+    std::string listening;
+    if (options.plain) listening = fmt::format("listening on {}:{}", host, server.local_port());
+    if (options.tls) {
+      listening += fmt::format("{}with TLS on {}:{}", listening.empty() ? "listening " : " and ",
+                               host, server.local_tls_port());
+      if (options.tls->requires_client_certificates()) listening += " (client certificates)";
+    }
+    fmt::print(stderr, "count-server: {} ({} event loop{}, {} for local clients, {}{}{})\n",
+               listening, options.threads, options.threads == 1 ? "" : "s",
+               options.local_threads, store_name,
+               options.password.empty() ? "" : ", password required",
+               options.idle_timeout.count() > 0
+                   ? fmt::format(", idle timeout {} s", options.idle_timeout.count())
+                   : std::string());
     const bool closed = server.run(signals);
     if (etcd != nullptr) {
       // How much the combining carried: requests per transaction is the factor over a
@@ -173,11 +277,13 @@ int main(int argc, char** argv) {
                  stats.requests, stats.rounds, stats.transactions, stats.conflicts, stats.unknown,
                  stats.reads, stats.failed_rounds);
     }
+    if (const std::string turned_away = server.rejections().summary(); !turned_away.empty()) {
+      fmt::print(stderr, "count-server: clients turned away or cut off: {}\n", turned_away);
+    }
     fmt::print(stderr, "count-server: stopped\n");
     return closed ? 0 : kExitFailure;
   } catch (const std::system_error& e) {
-    fmt::print(stderr, "count-server: cannot listen on {}:{}: {}\n", options.bind_address,
-               options.port, e.code().message());
+    fmt::print(stderr, "count-server: {}\n", e.what());
   } catch (const std::exception& e) {
     fmt::print(stderr, "count-server: {}\n", e.what());
   }

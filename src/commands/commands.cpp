@@ -3,10 +3,12 @@
 #include <array>
 #include <optional>
 
+#include "protocol/password.hpp"
+
 namespace count {
 namespace {
 
-Reply handle_get(const Request& /*request*/, Store& store) {
+Reply handle_get(const Request& /*request*/, Store& store, ConnectionState& /*connection*/) {
   Snapshot snapshot = store.get();
   if (snapshot.later) return Reply::late(std::move(snapshot.later), snapshot.later_index, snapshot.seq);
   return Reply::val(snapshot.value, snapshot.seq);
@@ -18,21 +20,39 @@ Reply add_and_reply(Store& store, std::int64_t delta) {
   return applied.ok ? Reply::ok(applied.seq) : Reply::err(applied.seq);
 }
 
-Reply handle_incr(const Request& /*request*/, Store& store) { return add_and_reply(store, 1); }
+Reply handle_incr(const Request& /*request*/, Store& store, ConnectionState& /*connection*/) {
+  return add_and_reply(store, 1);
+}
 
-Reply handle_decr(const Request& /*request*/, Store& store) { return add_and_reply(store, -1); }
+Reply handle_decr(const Request& /*request*/, Store& store, ConnectionState& /*connection*/) {
+  return add_and_reply(store, -1);
+}
 
-Reply handle_add(const Request& request, Store& store) {
+Reply handle_add(const Request& request, Store& store, ConnectionState& /*connection*/) {
   const std::optional<std::int64_t> delta = parse_int64(request.args[0]);
   return delta ? add_and_reply(store, *delta) : Reply::err();
 }
 
-Reply handle_quit(const Request& /*request*/, Store& /*store*/) { return Reply::quit(); }
+Reply handle_quit(const Request& /*request*/, Store& /*store*/, ConnectionState& /*connection*/) {
+  return Reply::quit();
+}
+
+// Without a server password, err and nothing changes. A wrong password never takes back an
+// earlier success; it is counted, and the session slows the connection down for it.
+Reply handle_auth(const Request& request, Store& /*store*/, ConnectionState& connection) {
+  if (connection.password == nullptr) return Reply::err();
+  if (same_password(request.args[0], *connection.password)) {
+    connection.authenticated = true;
+    return Reply::ok(0);
+  }
+  ++connection.wrong_passwords;
+  return Reply::err();
+}
 
 constexpr std::array kCommands{
-    CommandSpec{"get", 0, handle_get},   CommandSpec{"incr", 0, handle_incr},
-    CommandSpec{"decr", 0, handle_decr}, CommandSpec{"add", 1, handle_add},
-    CommandSpec{"quit", 0, handle_quit},
+    CommandSpec{"get", 0, false, handle_get},   CommandSpec{"incr", 0, false, handle_incr},
+    CommandSpec{"decr", 0, false, handle_decr}, CommandSpec{"add", 1, false, handle_add},
+    CommandSpec{"quit", 0, true, handle_quit},  CommandSpec{"auth", 1, true, handle_auth},
 };
 
 constexpr char to_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
@@ -56,15 +76,36 @@ const CommandSpec* find_command(std::string_view name) {
   return nullptr;
 }
 
-Reply execute(const Request& request, Store& store) {
+Reply execute(const Request& request, Store& store, ConnectionState& connection) {
   const CommandSpec* spec = find_command(request.name);
   if (spec == nullptr || spec->arg_count != request.arg_count) return Reply::err();
-  return spec->handler(request, store);
+  if (!spec->before_auth && connection.password != nullptr && !connection.authenticated) {
+    ++connection.refused_before_auth;
+    return Reply::err();
+  }
+  return spec->handler(request, store, connection);
+}
+
+Reply execute_line(std::string_view line, Store& store, ConnectionState& connection) {
+  const ParsedRequest parsed = parse_request(line);
+  return parsed.ok() ? execute(parsed.request, store, connection) : Reply::err();
 }
 
 Reply execute_line(std::string_view line, Store& store) {
-  const ParsedRequest parsed = parse_request(line);
-  return parsed.ok() ? execute(parsed.request, store) : Reply::err();
+  ConnectionState open;
+  return execute_line(line, store, open);
+}
+
+// Every call reads kMaxPasswordBytes of each (zeros past the end) and folds the differences
+// with OR, so neither the length of the common prefix nor the bytes show in the time taken.
+bool same_password(std::string_view given, std::string_view expected) {
+  unsigned difference = given.size() == expected.size() ? 0U : 1U;
+  for (std::size_t i = 0; i < kMaxPasswordBytes; ++i) {
+    const auto a = static_cast<unsigned char>(i < given.size() ? given[i] : 0);
+    const auto b = static_cast<unsigned char>(i < expected.size() ? expected[i] : 0);
+    difference |= static_cast<unsigned>(a ^ b);
+  }
+  return difference == 0 && given.size() <= kMaxPasswordBytes;
 }
 
 }  // namespace count

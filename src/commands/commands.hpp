@@ -1,9 +1,12 @@
 // The command table: one row and one handler per command, found by name
-// (docs/protocol.md, "Commands"). Handlers touch only the store, never a socket.
+// (docs/protocol.md, "Commands", "Authentication"). Handlers touch only the store and their
+// connection's state, never a socket.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "protocol/reply.hpp"
@@ -12,11 +15,20 @@
 
 namespace count {
 
-using Handler = Reply (*)(const Request& request, Store& store);
+// What the requests of one connection share.
+struct ConnectionState {
+  const std::string* password = nullptr;  // the server's; nullptr: it has none
+  bool authenticated = false;             // stays true until the connection ends
+  std::uint64_t wrong_passwords = 0;      // `auth` requests with a wrong password so far
+  std::uint64_t refused_before_auth = 0;  // other requests refused for want of `auth`
+};
+
+using Handler = Reply (*)(const Request& request, Store& store, ConnectionState& connection);
 
 struct CommandSpec {
   std::string_view name;  // lower case; requests match it in any case
   std::size_t arg_count;  // exact number of arguments
+  bool before_auth;       // allowed before the connection has authenticated
   Handler handler;
 };
 
@@ -26,10 +38,17 @@ std::span<const CommandSpec> command_table();
 // The row for a command word in any case, or nullptr.
 const CommandSpec* find_command(std::string_view name);
 
-// Runs one parsed request: `err` for an unknown name or a wrong argument count.
-Reply execute(const Request& request, Store& store);
+// Runs one parsed request: `err` for an unknown name, a wrong argument count, or a request
+// that needs authentication the connection has not done.
+Reply execute(const Request& request, Store& store, ConnectionState& connection);
 
 // Parses and runs one request line (without its '\n'): the whole protocol for one line.
+Reply execute_line(std::string_view line, Store& store, ConnectionState& connection);
+
+// The same on a connection to a server without a password.
 Reply execute_line(std::string_view line, Store& store);
+
+// Compares a password in a time that depends on neither its bytes nor where they differ.
+bool same_password(std::string_view given, std::string_view expected);
 
 }  // namespace count

@@ -12,10 +12,29 @@ namespace count {
 // A loop runs on one thread only, and every socket and timer operation of a loop happens on
 // that thread (connections are handed over as plain descriptors and registered there). So
 // the reactor's per-descriptor locks can go; posting from other threads stays safe.
-Loop::Loop()
-    : context_(ASIO_CONCURRENCY_HINT_UNSAFE_IO),
-      durable_signal_(context_.get_executor(), std::chrono::steady_clock::time_point::max()) {
+Loop::Loop(const SessionPolicy& policy)
+    : policy_(policy),
+      context_(ASIO_CONCURRENCY_HINT_UNSAFE_IO),
+      durable_signal_(context_.get_executor(), std::chrono::steady_clock::time_point::max()),
+      timeout_check_(context_.get_executor()) {
   work_.emplace(context_.get_executor());
+  check_timeouts_every_second();
+}
+
+// One timer per loop, not one per connection: an idle connection carries no timer, and a
+// check is a walk over the loop's sessions once a second.
+void Loop::check_timeouts_every_second() {
+  timeout_check_.expires_after(std::chrono::seconds(1));
+  timeout_check_.async_wait([this](const asio::error_code& ec) {
+    if (ec || stopping_) return;
+    ++tick_;
+    for (Session* session = sessions_; session != nullptr;) {
+      Session* next = session->next_;  // a closed session leaves the list only later
+      session->check_timeouts(tick_);
+      session = next;
+    }
+    check_timeouts_every_second();
+  });
 }
 
 Loop::~Loop() { work_.reset(); }
@@ -73,6 +92,7 @@ void Loop::shut_down() {
     stopping_ = true;
     work_.reset();
     durable_signal_.cancel();
+    timeout_check_.cancel();
     for (Session* session = sessions_; session != nullptr; session = session->next_) {
       session->wake();
     }
@@ -81,10 +101,12 @@ void Loop::shut_down() {
 
 void Loop::run() { context_.run(); }
 
-LoopPool::LoopPool(unsigned loops, unsigned local_loops)
+LoopPool::LoopPool(unsigned loops, unsigned local_loops, const SessionPolicy& policy)
     : local_loops_(std::clamp(local_loops, 1U, std::max(loops, 1U))) {
   loops_.reserve(std::max(loops, 1U));
-  for (unsigned i = 0; i < std::max(loops, 1U); ++i) loops_.push_back(std::make_unique<Loop>());
+  for (unsigned i = 0; i < std::max(loops, 1U); ++i) {
+    loops_.push_back(std::make_unique<Loop>(policy));
+  }
 }
 
 LoopPool::~LoopPool() {

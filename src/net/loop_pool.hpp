@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -20,8 +21,18 @@
 
 namespace count {
 
+class RejectionLog;
 class Session;
 class Store;
+
+// What every session of a server obeys (docs/protocol.md, "Authentication", "Limits").
+struct SessionPolicy {
+  const std::string* password = nullptr;   // nullptr: no `auth` needed
+  RejectionLog* rejections = nullptr;      // must be set; outlives the loops
+  std::chrono::seconds idle_timeout{0};    // no request for this long: closed (0: never)
+  std::chrono::seconds stall_timeout{30};  // part of a line, or replies unread, this long
+  std::chrono::seconds handshake_timeout{10};
+};
 
 // How many bytes a session reads from its socket at a time. Bounds what one read can make
 // a slow reader's queue grow by (at most ~6 reply bytes per request byte).
@@ -29,7 +40,7 @@ inline constexpr std::size_t kReadChunkBytes = std::size_t{16} * 1024;
 
 class Loop {
  public:
-  Loop();
+  explicit Loop(const SessionPolicy& policy);
   ~Loop();
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
@@ -40,6 +51,11 @@ class Loop {
   // This is what lets an idle connection hold no buffer of its own.
   std::span<char> input_buffer() { return input_; }
   std::string& reply_buffer() { return replies_; }
+
+  const SessionPolicy& policy() const { return policy_; }
+
+  // Whole seconds since the loop started, as its once-a-second check of timeouts counts them.
+  std::uint32_t tick() const { return tick_; }
 
   void attach(Session& session);
   void detach(Session& session);
@@ -72,6 +88,10 @@ class Loop {
 
  private:
   void wake_durable_waiters();
+  void check_timeouts_every_second();
+
+  SessionPolicy policy_;
+  std::uint32_t tick_ = 0;
 
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::array<char, kReadChunkBytes> input_{};
@@ -87,6 +107,9 @@ class Loop {
   asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>,
                              asio::io_context::executor_type>
       durable_signal_;
+  asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>,
+                             asio::io_context::executor_type>
+      timeout_check_;
 };
 
 // The loops and their threads. Sessions are spread over the loops in turn: a remote client's
@@ -95,7 +118,7 @@ class Loop {
 // core take them from it).
 class LoopPool {
  public:
-  LoopPool(unsigned loops, unsigned local_loops);
+  LoopPool(unsigned loops, unsigned local_loops, const SessionPolicy& policy);
   ~LoopPool();
 
   std::size_t size() const { return loops_.size(); }

@@ -19,6 +19,7 @@
 #include <csignal>
 #include <cstring>
 #include <fmt/core.h>
+#include <new>
 #include <system_error>
 #include <utility>
 
@@ -91,13 +92,39 @@ void raise_descriptor_limit(std::size_t max_connections) {
   }
 }
 
+// The peer of an accepted connection, for the log.
+std::string peer_text(const sockaddr_storage& peer) {
+  char text[INET6_ADDRSTRLEN] = "?";
+  if (peer.ss_family == AF_INET) {
+    const auto& v4 = reinterpret_cast<const sockaddr_in&>(peer);
+    ::inet_ntop(AF_INET, &v4.sin_addr, text, sizeof text);
+    return fmt::format("{}:{}", text, ntohs(v4.sin_port));
+  }
+  const auto& v6 = reinterpret_cast<const sockaddr_in6&>(peer);
+  ::inet_ntop(AF_INET6, &v6.sin6_addr, text, sizeof text);
+  return fmt::format("[{}]:{}", text, ntohs(v6.sin6_port));
+}
+
+SessionPolicy make_policy(const ServerOptions& options, const std::string& password,
+                          RejectionLog& rejections) {
+  SessionPolicy policy;
+  policy.password = password.empty() ? nullptr : &password;
+  policy.rejections = &rejections;
+  policy.idle_timeout = options.idle_timeout;
+  policy.stall_timeout = options.stall_timeout;
+  policy.handshake_timeout = options.handshake_timeout;
+  return policy;
+}
+
 }  // namespace
 
 Server::Server(const ServerOptions& options, std::unique_ptr<Store> store)
     : options_(options),
+      policy_(make_policy(options_, options_.password, rejections_)),
       store_(std::move(store)),
-      loops_(options.threads, options.local_threads),
+      loops_(options.threads, options.local_threads, policy_),
       acceptor_(loops_.at(0).context()),
+      tls_acceptor_(loops_.at(0).context()),
       accept_retry_(loops_.at(0).context()),
       protocol_(asio::ip::make_address(options.bind_address).is_v6() ? asio::ip::tcp::v6()
                                                                       : asio::ip::tcp::v4()) {
@@ -106,25 +133,46 @@ Server::Server(const ServerOptions& options, std::unique_ptr<Store> store)
   if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
   raise_descriptor_limit(options_.max_connections);
 
-  const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(options_.bind_address),
-                                         options_.port);
-  acceptor_.open(endpoint.protocol());
-  acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true));
-  acceptor_.bind(endpoint);
-  acceptor_.listen(asio::socket_base::max_listen_connections);
-  acceptor_.non_blocking(true);
+  if (options_.plain) listen(acceptor_, options_.port);
+  if (options_.tls) listen(tls_acceptor_, options_.tls_port);
 
   store_->on_durable([this] {
     for (std::size_t i = 0; i < loops_.size(); ++i) loops_.at(i).notify_durable();
   });
 }
 
+void Server::listen(asio::ip::tcp::acceptor& acceptor, std::uint16_t port) {
+  const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(options_.bind_address), port);
+  try {
+    acceptor.open(endpoint.protocol());
+    acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true));
+    acceptor.bind(endpoint);
+    acceptor.listen(asio::socket_base::max_listen_connections);
+    acceptor.non_blocking(true);
+  } catch (const std::system_error& e) {
+    throw std::system_error(e.code(), fmt::format("cannot listen on {}:{}{}",
+                                                  options_.bind_address, port,
+                                                  &acceptor == &tls_acceptor_ ? " (TLS)" : ""));
+  }
+}
+
 Server::~Server() { ::close(wake_fd_); }
 
-std::uint16_t Server::local_port() const { return acceptor_.local_endpoint().port(); }
+std::uint16_t Server::local_port() const {
+  return acceptor_.is_open() ? acceptor_.local_endpoint().port() : 0;
+}
+
+std::uint16_t Server::local_tls_port() const {
+  return tls_acceptor_.is_open() ? tls_acceptor_.local_endpoint().port() : 0;
+}
 
 bool Server::run(ServerSignals& signals) {
-  asio::co_spawn(loops_.at(0).context(), accept_loop(), asio::detached);
+  if (acceptor_.is_open()) {
+    asio::co_spawn(loops_.at(0).context(), accept_loop(acceptor_, false), asio::detached);
+  }
+  if (tls_acceptor_.is_open()) {
+    asio::co_spawn(loops_.at(0).context(), accept_loop(tls_acceptor_, true), asio::detached);
+  }
   loops_running_.store(loops_.size());
   loops_.start([this] {
     loops_running_.fetch_sub(1);
@@ -157,6 +205,7 @@ bool Server::run(ServerSignals& signals) {
   asio::post(loops_.at(0).context(), [this] {
     asio::error_code ignored;
     acceptor_.close(ignored);
+    tls_acceptor_.close(ignored);
     accept_retry_.cancel();
   });
   for (std::size_t i = 0; i < loops_.size(); ++i) loops_.at(i).shut_down();
@@ -175,6 +224,7 @@ bool Server::run(ServerSignals& signals) {
     hurry = stop_signalled() || hurry;
   }
   loops_.join();
+  rejections_.flush();
   return store_->close();
 }
 
@@ -198,25 +248,25 @@ void Server::wait_for_event(const ServerSignals& signals,
   }
 }
 
-asio::awaitable<void> Server::accept_loop() {
+asio::awaitable<void> Server::accept_loop(asio::ip::tcp::acceptor& acceptor, bool tls) {
   for (;;) {
-    const auto [ec] = co_await acceptor_.async_wait(asio::socket_base::wait_read, kAsTuple);
-    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+    const auto [ec] = co_await acceptor.async_wait(asio::socket_base::wait_read, kAsTuple);
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     // Take every connection that is waiting: one wake-up, many accepts.
     for (;;) {
       sockaddr_storage peer{};
       socklen_t peer_length = sizeof peer;
-      const int fd = ::accept4(acceptor_.native_handle(), reinterpret_cast<sockaddr*>(&peer),
+      const int fd = ::accept4(acceptor.native_handle(), reinterpret_cast<sockaddr*>(&peer),
                                &peer_length, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd >= 0) {
         if (connections_.load(std::memory_order_relaxed) >= options_.max_connections) {
-          refuse(fd);
+          refuse(fd, peer);
           continue;
         }
         connections_.fetch_add(1, std::memory_order_relaxed);
         Loop& loop = loops_.next(is_loopback(peer));
-        asio::post(loop.context(), [this, &loop, owned = UniqueFd(fd)]() mutable {
-          start_session(loop, owned.release());
+        asio::post(loop.context(), [this, &loop, tls, owned = UniqueFd(fd)]() mutable {
+          start_session(loop, owned.release(), tls);
         });
         continue;
       }
@@ -227,7 +277,7 @@ asio::awaitable<void> Server::accept_loop() {
         // rather than spin on a listening socket that stays readable.
         accept_retry_.expires_after(std::chrono::milliseconds(50));
         co_await accept_retry_.async_wait(kAsTuple);
-        if (!acceptor_.is_open()) co_return;
+        if (!acceptor.is_open()) co_return;
         continue;
       }
       fmt::print(stderr, "count-server: accept failed: {}\n", std::strerror(errno));
@@ -236,7 +286,7 @@ asio::awaitable<void> Server::accept_loop() {
   }
 }
 
-void Server::start_session(Loop& loop, int fd) {
+void Server::start_session(Loop& loop, int fd, bool tls) {
   ConnectionSlot slot(connections_);
   asio::error_code ec;
   Socket socket(loop.context());
@@ -245,7 +295,13 @@ void Server::start_session(Loop& loop, int fd) {
     ::close(fd);
     return;
   }
-  auto session = std::make_unique<Session>(loop, std::move(socket), *store_);
+  std::unique_ptr<Session> session;
+  try {
+    session = std::make_unique<Session>(loop, std::move(socket), *store_,
+                                        tls ? options_.tls->native() : nullptr);
+  } catch (const std::bad_alloc&) {
+    return;  // out of memory for this connection's TLS state: it is closed, the rest go on
+  }
   Session& serving = *session;
   // The completion handler owns the session and its slot: both end when run() returns.
   asio::co_spawn(loop.context(), serving.run(),
@@ -253,8 +309,11 @@ void Server::start_session(Loop& loop, int fd) {
 }
 
 // Past the limit: one `err`, then close. Best effort: the socket is new and empty, so the
-// short reply fits its send buffer.
-void Server::refuse(int fd) {
+// short reply fits its send buffer. (On the TLS port the client reads it as a failed
+// handshake: a TLS alert would cost a handshake's work, which is what the limit spares.)
+void Server::refuse(int fd, const sockaddr_storage& peer) {
+  rejections_.note(Rejection::kConnectionLimit, [&] { return peer_text(peer); },
+                   [&] { return fmt::format("{} open", options_.max_connections); });
   static constexpr char kErr[] = "err\n";
   [[maybe_unused]] const ssize_t n = ::send(fd, kErr, sizeof kErr - 1, MSG_NOSIGNAL);
   ::shutdown(fd, SHUT_WR);

@@ -3,6 +3,8 @@
 // asks. run() is the only thing the calling thread does; the loops have threads of their own.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -15,7 +17,9 @@
 #include <asio/steady_timer.hpp>
 
 #include "net/loop_pool.hpp"
+#include "net/rejection_log.hpp"
 #include "net/signals.hpp"
+#include "net/tls.hpp"
 #include "store/store.hpp"
 
 namespace count {
@@ -23,6 +27,13 @@ namespace count {
 struct ServerOptions {
   std::string bind_address = "127.0.0.1";
   std::uint16_t port = 4444;  // 0: any free port, see local_port()
+  bool plain = true;          // false: no plain-text port, TLS only
+  std::uint16_t tls_port = 0;  // with `tls` set; 0: any free port, see local_tls_port()
+  std::shared_ptr<TlsContext> tls;  // null: no TLS port
+  std::string password;             // empty: none (docs/protocol.md, "Authentication")
+  std::chrono::seconds idle_timeout{0};
+  std::chrono::seconds stall_timeout{30};
+  std::chrono::seconds handshake_timeout{10};
   unsigned threads = 1;        // event loops, one thread each
   unsigned local_threads = 1;  // of those, the loops that serve clients on this machine
   std::size_t max_connections = 10000;
@@ -38,7 +49,12 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
+  // The ports it listens on: plain (0 with plain = false) and TLS (0 without TLS).
   std::uint16_t local_port() const;
+  std::uint16_t local_tls_port() const;
+
+  // Every client turned away or cut off so far, by cause.
+  const RejectionLog& rejections() const { return rejections_; }
 
   // Serves until `signals` or stop() ask it to stop; then stops accepting, lets every session
   // answer what it has received (within the grace time; at once after SIGQUIT or a second
@@ -50,17 +66,21 @@ class Server {
   void stop();
 
  private:
-  asio::awaitable<void> accept_loop();
-  void start_session(Loop& loop, int fd);
-  void refuse(int fd);
+  asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, bool tls);
+  void start_session(Loop& loop, int fd, bool tls);
+  void refuse(int fd, const sockaddr_storage& peer);
+  void listen(asio::ip::tcp::acceptor& acceptor, std::uint16_t port);
   // Sleeps until a signal is pending, wake() was called, or `timeout` passed (-1: no limit).
   void wait_for_event(const ServerSignals& signals, std::chrono::milliseconds timeout) const;
   void wake() const;
 
   ServerOptions options_;
+  RejectionLog rejections_;
+  SessionPolicy policy_;
   std::unique_ptr<Store> store_;
   LoopPool loops_;
-  asio::ip::tcp::acceptor acceptor_;  // on loop 0
+  asio::ip::tcp::acceptor acceptor_;      // on loop 0: plain text
+  asio::ip::tcp::acceptor tls_acceptor_;  // on loop 0: TLS
   asio::steady_timer accept_retry_;   // on loop 0: backs off when out of descriptors
   asio::ip::tcp protocol_;            // of the listening socket, and so of every connection
   std::atomic<std::size_t> connections_{0};  // any thread: live sessions

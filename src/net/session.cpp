@@ -4,9 +4,11 @@
 #include <cassert>
 
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
+#include <fmt/core.h>
 
-#include "commands/commands.hpp"
 #include "net/loop_pool.hpp"
 
 namespace count {
@@ -20,10 +22,27 @@ constexpr int kReadsPerTurn = 16;
 // At shutdown, how many such turns a session may read for what its client already sent.
 constexpr int kShutdownTurns = 64;
 
+// How long a connection reads nothing more after a wrong password (docs/protocol.md,
+// "Authentication"): at most one guess a second per connection.
+constexpr std::chrono::seconds kWrongPasswordPause{1};
+
 }  // namespace
 
-Session::Session(Loop& loop, Socket socket, Store& store)
-    : loop_(loop), store_(store), socket_(std::move(socket)) {
+// What a wrong password leaves behind: the requests that came after it, served once the
+// pause is over. Made at the first wrong password; a connection that never sends one never
+// pays for it.
+struct Session::Penalty {
+  explicit Penalty(LoopExecutor executor) : timer(executor) {}
+  asio::basic_waitable_timer<std::chrono::steady_clock,
+                             asio::wait_traits<std::chrono::steady_clock>, LoopExecutor>
+      timer;
+  std::string held_input;
+};
+
+Session::Session(Loop& loop, Socket socket, Store& store, SSL_CTX* tls)
+    : loop_(loop), store_(store), transport_(std::move(socket), tls) {
+  connection_.password = loop_.policy().password;
+  input_tick_ = output_tick_ = loop_.tick();
   loop_.attach(*this);
 }
 
@@ -31,36 +50,72 @@ Session::~Session() { loop_.detach(*this); }
 
 void Session::wake() {
   asio::error_code ignored;
-  socket_.cancel(ignored);
+  transport_.socket().cancel(ignored);
+  if (penalty_) penalty_->timer.cancel();
 }
 
 bool Session::can_read() const {
-  return !peer_closed_ && !quit_ && !failed_ && !stop_reading_ &&
+  return !peer_closed_ && !quit_ && !failed_ && !stop_reading_ && !paused_ &&
          outbox_.size() < kMaxQueuedReplyBytes;
 }
 
 asio::awaitable<void, LoopExecutor> Session::run() {
   asio::error_code ec;
-  socket_.non_blocking(true, ec);
-  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  transport_.socket().non_blocking(true, ec);
+  transport_.socket().set_option(asio::ip::tcp::no_delay(true), ec);
   if (ec) co_return;
+  if (transport_.tls() && !co_await shake_hands()) {
+    transport_.socket().close(ec);
+    co_return;
+  }
 
   // One place to suspend, so that the coroutine's frame, which every idle connection
   // carries, stays small.
   for (Wait wait = serve_what_is_ready(); wait != Wait::kDone; wait = serve_what_is_ready()) {
     if (wait == Wait::kDurable) {
       co_await loop_.durable_signal().async_wait(kAsTuple);
+    } else if (wait == Wait::kPaused) {
+      co_await penalty_->timer.async_wait(kAsTuple);
+      paused_ = false;
+    } else if (wait == Wait::kYield) {
+      co_await asio::post(transport_.socket().get_executor(), kAsTuple);
     } else {
-      co_await socket_.async_wait(
+      co_await transport_.socket().async_wait(
           wait == Wait::kReadable ? Socket::wait_read : Socket::wait_write, kAsTuple);
     }
   }
   finish();
 }
 
+// A failed or stalled handshake costs its connection only: it is logged (rate-limited) and
+// closed, and the loop serves the others meanwhile. The loop's check closes a handshake that
+// outlasts its timeout.
+asio::awaitable<bool, LoopExecutor> Session::shake_hands() {
+  handshaking_ = true;
+  for (;;) {
+    const Transport::Status status = transport_.handshake();
+    if (status == Transport::Status::kDone) break;
+    if (status == Transport::Status::kFailed || failed_ || loop_.stopping()) {
+      if (status == Transport::Status::kFailed) {
+        loop_.policy().rejections->note(
+            Rejection::kTlsHandshake, [&] { return peer(); },
+            [&] { return transport_.failure(); });
+      }
+      co_return false;
+    }
+    co_await transport_.socket().async_wait(
+        status == Transport::Status::kWantRead ? Socket::wait_read : Socket::wait_write,
+        kAsTuple);
+  }
+  handshaking_ = false;
+  input_tick_ = output_tick_ = loop_.tick();
+  co_return true;
+}
+
 // Does everything that can be done without waiting, then says what to wait for.
 Session::Wait Session::serve_what_is_ready() {
   ReadOutcome outcome = ReadOutcome::kStopped;
+  if (penalty_ && !paused_ && !penalty_->held_input.empty()) serve_held_input();
   if (loop_.stopping() && !stop_reading_) {
     // Shutting down: serve the requests that have already arrived, then read no more.
     for (int turn = 0; turn < kShutdownTurns && can_read(); ++turn) {
@@ -83,9 +138,12 @@ Session::Wait Session::serve_what_is_ready() {
     awaiting_durable_ = true;
     loop_.await_durable(*this);
   }
+  if (paused_) return Wait::kPaused;
   // After a used-up read budget the socket still has data: waiting for it lets the other
-  // sessions of the loop have their turn first. A wait for readability also ends early on
-  // wake(): durability advanced, or the loop is shutting down.
+  // sessions of the loop have their turn first. Bytes TLS has already taken from the socket
+  // are not the socket's: for them, the session steps aside and comes back. A wait for
+  // readability also ends early on wake(): durability advanced, or the loop is shutting down.
+  if (outcome == ReadOutcome::kBudgetUsed && transport_.buffered()) return Wait::kYield;
   if (outcome == ReadOutcome::kBudgetUsed || can_read()) return Wait::kReadable;
   return Wait::kDurable;
 }
@@ -93,23 +151,28 @@ Session::Wait Session::serve_what_is_ready() {
 Session::ReadOutcome Session::read_and_serve() {
   const std::span<char> input = loop_.input_buffer();
   for (int reads = 0; reads < kReadsPerTurn; ++reads) {
-    asio::error_code ec;
-    const std::size_t n = socket_.read_some(asio::buffer(input.data(), input.size()), ec);
-    if (ec == asio::error::would_block) return ReadOutcome::kDrained;
-    if (ec == asio::error::eof) {
+    const Transport::Result read = transport_.read_some(input);
+    if (read.status == Transport::Status::kWantRead) return ReadOutcome::kDrained;
+    if (read.status == Transport::Status::kWantWrite) {
+      // TLS needs to send before it can read on (rare: a key update); the wait for
+      // writability that an unsent reply causes, or the next read, takes care of it.
+      return ReadOutcome::kDrained;
+    }
+    if (read.status == Transport::Status::kEnd) {
       serve_end_of_stream();
       peer_closed_ = true;
       return ReadOutcome::kStopped;
     }
-    if (ec) {
+    if (read.status == Transport::Status::kFailed) {
       failed_ = true;
       return ReadOutcome::kStopped;
     }
-    serve(std::string_view{input.data(), n});
+    input_tick_ = loop_.tick();
+    serve(std::string_view{input.data(), read.bytes});
     if (!can_read()) return ReadOutcome::kStopped;
     // A short read almost always means the socket is empty; if not, the wait for
-    // readability that follows completes at once.
-    if (n < input.size()) return ReadOutcome::kDrained;
+    // readability that follows completes at once. TLS may hold more than it handed out.
+    if (read.bytes < input.size() && !transport_.buffered()) return ReadOutcome::kDrained;
   }
   return ReadOutcome::kBudgetUsed;
 }
@@ -118,25 +181,60 @@ void Session::serve(std::string_view bytes) {
   std::string& replies = loop_.reply_buffer();
   assert(replies.empty());
   Seq seq = 0;
-  splitter_.feed(bytes, [&](LineSplitter::Event event, std::string_view line) {
-    Reply reply = event == LineSplitter::Event::kLine ? execute_line(line, store_) : Reply::err();
-    if (reply.kind == Reply::Kind::kLater) {
-      hold_late_reply(std::move(reply), replies, seq);
-      return true;
-    }
-    append_reply(reply, replies);
-    seq = std::max(seq, reply.seq);
-    quit_ = reply.kind == Reply::Kind::kQuit;
-    return !quit_;
-  });
+  const std::uint64_t wrong_before = connection_.wrong_passwords;
+  const std::uint64_t refused_before = connection_.refused_before_auth;
+  std::string_view rest;
+  splitter_.feed(
+      bytes,
+      [&](LineSplitter::Event event, std::string_view line) {
+        Reply reply = event == LineSplitter::Event::kLine
+                          ? execute_line(line, store_, connection_)
+                          : Reply::err();
+        if (reply.kind == Reply::Kind::kLater) {
+          hold_late_reply(std::move(reply), replies, seq);
+          return true;
+        }
+        append_reply(reply, replies);
+        seq = std::max(seq, reply.seq);
+        quit_ = reply.kind == Reply::Kind::kQuit;
+        // A wrong password stops the batch: what follows waits out the pause.
+        return !quit_ && connection_.wrong_passwords == wrong_before;
+      },
+      &rest);
   queue_replies(replies, seq);
+  if (connection_.refused_before_auth != refused_before) {
+    loop_.policy().rejections->note(
+        Rejection::kNotAuthenticated, [&] { return peer(); },
+        [&] {
+          return fmt::format("{} request(s)",
+                             connection_.refused_before_auth - refused_before);
+        });
+  }
+  if (connection_.wrong_passwords != wrong_before) pause_after_wrong_password(rest);
+}
+
+void Session::pause_after_wrong_password(std::string_view rest) {
+  loop_.policy().rejections->note(
+      Rejection::kWrongPassword, [&] { return peer(); },
+      [&] { return fmt::format("{} on this connection", connection_.wrong_passwords); });
+  if (!penalty_) penalty_ = std::make_unique<Penalty>(transport_.socket().get_executor());
+  penalty_->held_input.assign(rest);
+  penalty_->timer.expires_after(kWrongPasswordPause);
+  paused_ = true;
+}
+
+// What came after a wrong password, once its pause is over; it may pause again.
+void Session::serve_held_input() {
+  const std::string held = std::move(penalty_->held_input);
+  penalty_->held_input.clear();
+  serve(held);
 }
 
 void Session::serve_end_of_stream() {
   std::string& replies = loop_.reply_buffer();
   Seq seq = 0;
   splitter_.finish([&](LineSplitter::Event /*event*/, std::string_view line) {
-    Reply reply = execute_line(line, store_);
+    Reply reply = execute_line(line, store_, connection_);
     if (reply.kind == Reply::Kind::kLater) return hold_late_reply(std::move(reply), replies, seq);
     append_reply(reply, replies);
     seq = std::max(seq, reply.seq);
@@ -159,15 +257,16 @@ void Session::hold_late_reply(Reply reply, std::string& replies, Seq& seq) {
 void Session::queue_replies(std::string& replies, Seq seq) {
   if (seq > store_.durable_seq()) loop_.commit_after_this_turn(store_);
   std::string_view rest{replies};
-  if (!failed_ && outbox_.empty() && seq <= store_.durable_seq()) {
-    asio::error_code ec;
-    const std::size_t n = socket_.write_some(asio::buffer(rest), ec);
-    if (ec && ec != asio::error::would_block) {
+  if (!failed_ && outbox_.empty() && seq <= store_.durable_seq() && !rest.empty()) {
+    const Transport::Result written = transport_.write_some(rest);
+    if (written.status == Transport::Status::kFailed) {
       failed_ = true;
     } else {
-      rest.remove_prefix(n);
+      rest.remove_prefix(written.bytes);
     }
   }
+  // Queued bytes start the clock of a reader that does not read.
+  if (!failed_ && !rest.empty() && outbox_.empty()) output_tick_ = loop_.tick();
   if (!failed_) outbox_.push(rest, seq);
   replies.clear();
 }
@@ -176,30 +275,70 @@ void Session::flush() {
   while (!failed_) {
     const std::string_view bytes = outbox_.sendable();
     if (bytes.empty()) return;
-    asio::error_code ec;
-    const std::size_t n = socket_.write_some(asio::buffer(bytes), ec);
-    if (ec == asio::error::would_block) return;
-    if (ec) {
+    const Transport::Result written = transport_.write_some(bytes);
+    if (written.status == Transport::Status::kFailed) {
       failed_ = true;
       return;
     }
-    outbox_.consume(n);
+    if (written.status != Transport::Status::kDone) return;
+    output_tick_ = loop_.tick();
+    outbox_.consume(written.bytes);
   }
+}
+
+void Session::check_timeouts(std::uint32_t tick) {
+  const SessionPolicy& policy = loop_.policy();
+  const auto outstayed = [tick](std::uint32_t since, std::chrono::seconds limit) {
+    // Ticks are whole seconds: "more than `limit` ticks" is between limit and limit + 1 s.
+    return limit.count() > 0 && tick - since > static_cast<std::uint32_t>(limit.count());
+  };
+  if (failed_) return;
+  if (handshaking_) {
+    if (outstayed(input_tick_, policy.handshake_timeout)) close_for(Rejection::kHandshakeTimeout);
+    return;
+  }
+  if (!outbox_.sendable().empty()) {
+    if (outstayed(output_tick_, policy.stall_timeout)) close_for(Rejection::kUnreadReplies);
+    return;
+  }
+  if (splitter_.mid_line()) {
+    if (outstayed(input_tick_, policy.stall_timeout)) close_for(Rejection::kStalledLine);
+    return;
+  }
+  if (outbox_.empty() && !paused_ && outstayed(input_tick_, policy.idle_timeout)) {
+    close_for(Rejection::kIdle);
+  }
+}
+
+void Session::close_for(Rejection cause) {
+  loop_.policy().rejections->note(cause, [&] { return peer(); }, [] { return std::string(); });
+  failed_ = true;
+  wake();
+}
+
+std::string Session::peer() const {
+  asio::error_code ec;
+  const auto endpoint = transport_.socket().remote_endpoint(ec);
+  if (ec) return "a client that is gone";
+  return endpoint.address().is_v6()
+             ? fmt::format("[{}]:{}", endpoint.address().to_string(), endpoint.port())
+             : fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
 }
 
 void Session::finish() {
   asio::error_code ignored;
+  Socket& socket = transport_.socket();
   if ((quit_ || stop_reading_) && !failed_) {
     // Say goodbye with a FIN after the last reply, and drop what the client sent after quit
     // or after the server stopped reading: closing a socket with unread input resets the
     // connection, and a reset can destroy replies the client has not read yet.
-    socket_.shutdown(asio::socket_base::shutdown_send, ignored);
+    transport_.shutdown_send();
     std::array<char, 4096> discard{};
     for (int i = 0; i < 16; ++i) {
-      if (socket_.read_some(asio::buffer(discard), ignored) == 0 || ignored) break;
+      if (socket.read_some(asio::buffer(discard), ignored) == 0 || ignored) break;
     }
   }
-  socket_.close(ignored);
+  socket.close(ignored);
 }
 
 }  // namespace count

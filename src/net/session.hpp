@@ -3,12 +3,18 @@
 // non-blocking, and run() suspends only while it waits for the socket or for durability.
 #pragma once
 
-#include <asio/awaitable.hpp>
-#include <asio/basic_stream_socket.hpp>
-#include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
+#include <openssl/ssl.h>
 
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <asio/awaitable.hpp>
+
+#include "commands/commands.hpp"
 #include "net/outbox.hpp"
+#include "net/rejection_log.hpp"
+#include "net/transport.hpp"
 #include "protocol/line_splitter.hpp"
 #include "store/store.hpp"
 
@@ -16,19 +22,15 @@ namespace count {
 
 class Loop;
 
-// The loop's own executor type rather than the type-erased default: smaller sockets and
-// coroutine frames, which is most of what an idle connection costs.
-using LoopExecutor = asio::io_context::executor_type;
-using Socket = asio::basic_stream_socket<asio::ip::tcp, LoopExecutor>;
-
 // Past this many unsent reply bytes the session stops reading from its client, until the
 // client reads.
 inline constexpr std::size_t kMaxQueuedReplyBytes = std::size_t{64} * 1024;
 
 class Session {
  public:
-  // `loop` and `store` must outlive the session.
-  Session(Loop& loop, Socket socket, Store& store);
+  // `loop` and `store` must outlive the session; with `tls`, the client must shake hands
+  // first (over TLS, the session is the same: Transport hides it).
+  Session(Loop& loop, Socket socket, Store& store, SSL_CTX* tls = nullptr);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -40,11 +42,21 @@ class Session {
   // It leaves the session on the loop's list of durability waiters, if it is there.
   void wake();
 
- private:
-  enum class Wait { kReadable, kWritable, kDurable, kDone };
-  enum class ReadOutcome { kDrained, kBudgetUsed, kStopped };
+  // The loop's periodic check, `tick` seconds after the loop started: closes the connection
+  // if it has outstayed a timeout (docs/protocol.md, "Limits"), and says so.
+  void check_timeouts(std::uint32_t tick);
 
+ private:
+  enum class Wait { kReadable, kWritable, kDurable, kPaused, kYield, kDone };
+  enum class ReadOutcome { kDrained, kBudgetUsed, kStopped };
+  struct Penalty;
+
+  asio::awaitable<bool, LoopExecutor> shake_hands();
   Wait serve_what_is_ready();
+  void serve_held_input();
+  void pause_after_wrong_password(std::string_view rest);
+  void close_for(Rejection cause);
+  std::string peer() const;
   ReadOutcome read_and_serve();
   void serve(std::string_view bytes);
   void serve_end_of_stream();
@@ -56,14 +68,20 @@ class Session {
 
   Loop& loop_;    // owns the context the socket runs on
   Store& store_;  // owned by the server
-  Socket socket_;
+  Transport transport_;
   LineSplitter splitter_;
   Outbox outbox_;
+  ConnectionState connection_;
+  std::unique_ptr<Penalty> penalty_;  // after a wrong password only
+  std::uint32_t input_tick_ = 0;      // the loop's tick of the last bytes read (or the start)
+  std::uint32_t output_tick_ = 0;     // ... of the last bytes written, or of queued ones
+  bool handshaking_ = false;
   bool peer_closed_ = false;   // the client half-closed: answer what came, then close
   bool quit_ = false;          // a quit was answered: send what is queued, then close
   bool failed_ = false;        // the connection broke: drop everything
   bool stop_reading_ = false;  // shutting down: what was received is served
   bool awaiting_durable_ = false;
+  bool paused_ = false;  // waits out a wrong password's penalty
 
   // The loop's list of its sessions (see Loop::attach).
   friend class Loop;

@@ -19,9 +19,10 @@ class LineSplitter {
   // Calls sink(Event, std::string_view line) for each line that `bytes` completes, in order.
   // The line excludes its '\n' and is valid only during the call. kTooLong comes once per
   // over-long line, as soon as the line passes the limit, with an empty view. The sink
-  // returns false to stop: the rest of `bytes` is then dropped, and feed returns false.
+  // returns false to stop: feed then returns false, and the rest of `bytes` is dropped, or
+  // left in *rest when `rest` is given (to be fed again later).
   template <typename Sink>
-  bool feed(std::string_view bytes, Sink&& sink);
+  bool feed(std::string_view bytes, Sink&& sink, std::string_view* rest = nullptr);
 
   // End of stream: reports a last line that had no '\n'.
   template <typename Sink>
@@ -38,7 +39,11 @@ class LineSplitter {
 };
 
 template <typename Sink>
-bool LineSplitter::feed(std::string_view bytes, Sink&& sink) {
+bool LineSplitter::feed(std::string_view bytes, Sink&& sink, std::string_view* rest) {
+  const auto stop = [&] {
+    if (rest != nullptr) *rest = bytes;
+    return false;
+  };
   while (!bytes.empty()) {
     const std::size_t newline = bytes.find('\n');
     const std::string_view head = bytes.substr(0, newline);
@@ -52,7 +57,7 @@ bool LineSplitter::feed(std::string_view bytes, Sink&& sink) {
     if (partial_.size() + head.size() > kMaxLineBytes) {
       clear_partial();
       skipping_ = !complete;
-      if (!sink(Event::kTooLong, std::string_view{})) return false;
+      if (!sink(Event::kTooLong, std::string_view{})) return stop();
       continue;
     }
     if (!complete) {
@@ -60,13 +65,13 @@ bool LineSplitter::feed(std::string_view bytes, Sink&& sink) {
       return true;
     }
     if (partial_.empty()) {
-      if (!sink(Event::kLine, head)) return false;
+      if (!sink(Event::kLine, head)) return stop();
       continue;
     }
     partial_.append(head);
     const bool go_on = sink(Event::kLine, std::string_view{partial_});
     clear_partial();
-    if (!go_on) return false;
+    if (!go_on) return stop();
   }
   return true;
 }

@@ -146,13 +146,23 @@ void ServerProcess::restart() {
 void ServerProcess::start() {
   pid_ = spawn(argv_, "/dev/null", dir_.path() / "stdout", dir_.path() / "stderr");
 
-  static const std::regex kListening(R"(listening on 127\.0\.0\.1:(\d+))");
+  // "listening on 127.0.0.1:P", "listening with TLS on 127.0.0.1:T", or "listening on
+  // 127.0.0.1:P and with TLS on 127.0.0.1:T", then the rest of the line.
+  static const std::regex kListening(R"(count-server: listening [^\n]*\n)");
+  static const std::regex kPlain(R"(^count-server: listening on 127\.0\.0\.1:(\d+))");
+  static const std::regex kTls(R"(with TLS on 127\.0\.0\.1:(\d+))");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < deadline) {
     std::smatch match;
     const std::string text = log();
     if (std::regex_search(text, match, kListening)) {
-      port_ = static_cast<std::uint16_t>(std::stoi(match[1].str()));
+      const std::string line = match[0].str();
+      port_ = std::regex_search(line, match, kPlain)
+                  ? static_cast<std::uint16_t>(std::stoi(match[1].str()))
+                  : 0;
+      tls_port_ = std::regex_search(line, match, kTls)
+                      ? static_cast<std::uint16_t>(std::stoi(match[1].str()))
+                      : 0;
       return;
     }
     int status = 0;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "commands/commands.hpp"
+#include "protocol/password.hpp"
 #include "store/memory_store.hpp"
 
 namespace count {
@@ -128,7 +129,77 @@ TEST(CommandTable, EveryCommandIsFoundByNameInAnyCase) {
     EXPECT_EQ(find_command(upper), &spec);
   }
   EXPECT_EQ(find_command("nope"), nullptr);
-  EXPECT_EQ(command_table().size(), 5U);
+  EXPECT_EQ(command_table().size(), 6U);
+}
+
+}  // namespace
+}  // namespace count
+
+namespace count {
+namespace {
+
+// docs/protocol.md, "Authentication": a connection to a server with a password.
+class AuthTest : public ::testing::Test {
+ protected:
+  AuthTest() { connection_.password = &password_; }
+  Reply run(std::string_view line) { return execute_line(line, store_, connection_); }
+
+  const std::string password_ = "s3cret!";
+  MemoryStore store_;
+  ConnectionState connection_;
+};
+
+TEST_F(AuthTest, BeforeAuthEveryRequestButAuthAndQuitGetsErrAndChangesNothing) {
+  for (const char* line : {"get", "incr", "decr", "add 5", "GET", "bogus", "add x"}) {
+    EXPECT_EQ(run(line), Reply::err()) << line;
+  }
+  EXPECT_EQ(store_.get().value, 0);
+  EXPECT_EQ(connection_.refused_before_auth, 6U);  // all but the unknown command
+  EXPECT_EQ(run("quit"), Reply::quit());
+}
+
+TEST_F(AuthTest, TheRightPasswordOpensTheConnectionForGood) {
+  EXPECT_EQ(run("auth s3cret!"), Reply::ok(0));
+  EXPECT_TRUE(connection_.authenticated);
+  EXPECT_EQ(run("incr"), Reply::ok(0));
+  EXPECT_EQ(run("auth wrong"), Reply::err());  // does not take it back
+  EXPECT_EQ(run("get"), Reply::val(1, 0));
+  EXPECT_EQ(run("AUTH s3cret!"), Reply::ok(0));  // the command word in any case, as every other
+  EXPECT_EQ(connection_.wrong_passwords, 1U);
+}
+
+TEST_F(AuthTest, AWrongOrMalformedAuthGetsErrAndOpensNothing) {
+  for (const char* line : {"auth wrong", "auth s3cret", "auth s3cret!!", "auth S3CRET!",
+                           "auth", "auth s3cret! extra", "auth  s3cret! \t x", "auth \x01"}) {
+    EXPECT_EQ(run(line), Reply::err()) << line;
+    EXPECT_FALSE(connection_.authenticated) << line;
+  }
+  EXPECT_EQ(connection_.wrong_passwords, 4U);  // the well-formed ones count as guesses
+  EXPECT_EQ(run("incr"), Reply::err());
+  // Spaces and tabs around the words are not part of the password.
+  EXPECT_EQ(run("\tauth   s3cret!  \r"), Reply::ok(0));
+}
+
+TEST(AuthWithoutPassword, AuthGetsErrAndEverythingElseWorksAsBefore) {
+  MemoryStore store;
+  ConnectionState connection;
+  EXPECT_EQ(execute_line("auth anything", store, connection), Reply::err());
+  EXPECT_EQ(execute_line("auth", store, connection), Reply::err());
+  EXPECT_EQ(execute_line("incr", store, connection), Reply::ok(0));
+  EXPECT_FALSE(connection.authenticated);
+  EXPECT_EQ(connection.wrong_passwords, 0U);
+}
+
+TEST(SamePassword, ComparesWholePasswordsOnly) {
+  EXPECT_TRUE(same_password("abc", "abc"));
+  EXPECT_FALSE(same_password("abc", "abd"));
+  EXPECT_FALSE(same_password("ab", "abc"));
+  EXPECT_FALSE(same_password("abcd", "abc"));
+  EXPECT_FALSE(same_password("", "abc"));
+  const std::string longest(kMaxPasswordBytes, 'x');
+  EXPECT_TRUE(same_password(longest, longest));
+  EXPECT_FALSE(same_password(longest + "x", longest + "x"));  // past the limit: never a password
+  EXPECT_FALSE(same_password(std::string(kMaxPasswordBytes, '\0'), ""));
 }
 
 }  // namespace

@@ -117,6 +117,22 @@ TEST(LineSplitter, StopsWhenTheSinkSaysSo) {
   EXPECT_EQ(lines, (std::vector<std::string>{"get", "quit"}));
 }
 
+TEST(LineSplitter, GivesBackWhatFollowsAStopToBeFedAgain) {
+  LineSplitter splitter;
+  std::vector<std::string> lines;
+  const auto sink = [&](auto, std::string_view line) {
+    lines.emplace_back(line);
+    return line != "stop";
+  };
+  ASSERT_TRUE(splitter.feed("get\nst", sink));
+  std::string_view rest;
+  EXPECT_FALSE(splitter.feed("op\nincr\nde", sink, &rest));
+  EXPECT_EQ(rest, "incr\nde");
+  EXPECT_TRUE(splitter.feed(rest, sink));
+  EXPECT_TRUE(splitter.feed("cr\n", sink));
+  EXPECT_EQ(lines, (std::vector<std::string>{"get", "stop", "incr", "decr"}));
+}
+
 Request parsed_ok(std::string_view line) {
   const ParsedRequest parsed = parse_request(line);
   EXPECT_TRUE(parsed.ok()) << line;
@@ -205,6 +221,85 @@ TEST(ParseReply, ReadsWhatAppendReplyWrites) {
   }
   for (const char* line : {"", "OK", "val", "val ", "val +1", "val x", "ok ", "val_5"}) {
     EXPECT_FALSE(parse_reply(line).has_value()) << line;
+  }
+}
+
+}  // namespace
+}  // namespace count
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "protocol/password.hpp"
+
+namespace count {
+namespace {
+
+// A password file with `content`, removed with the object.
+class PasswordFile {
+ public:
+  explicit PasswordFile(const std::string& content)
+      : path_(std::filesystem::temp_directory_path() /
+              ("count-password-test-" + std::to_string(::getpid()) + "-" +
+               std::to_string(next_++))) {
+    std::ofstream(path_, std::ios::binary) << content;
+  }
+  ~PasswordFile() { std::filesystem::remove(path_); }
+  PasswordFile(const PasswordFile&) = delete;
+  PasswordFile& operator=(const PasswordFile&) = delete;
+  std::string path() const { return path_.string(); }
+
+ private:
+  static inline int next_ = 0;
+  std::filesystem::path path_;
+};
+
+std::string read_back(const std::string& content) {
+  return read_password_file(PasswordFile(content).path());
+}
+
+std::string problem_with(const std::string& content) {
+  try {
+    read_back(content);
+  } catch (const PasswordFileError& e) {
+    return e.what();
+  }
+  return "no problem";
+}
+
+TEST(PasswordFile, ThePasswordIsTheFirstLineWithoutItsLineEnd) {
+  EXPECT_EQ(read_back("s3cret"), "s3cret");
+  EXPECT_EQ(read_back("s3cret\n"), "s3cret");
+  EXPECT_EQ(read_back("s3cret\r\n"), "s3cret");
+  EXPECT_EQ(read_back("!#$%&'()*+,-./09:;<=>?@AZ[\\]^_`az{|}~\n"),
+            "!#$%&'()*+,-./09:;<=>?@AZ[\\]^_`az{|}~");
+  EXPECT_EQ(read_back(std::string(kMaxPasswordBytes, 'p') + "\n"),
+            std::string(kMaxPasswordBytes, 'p'));
+}
+
+TEST(PasswordFile, AnythingElseIsRefusedWithTheReason) {
+  EXPECT_NE(problem_with("").find("it is empty"), std::string::npos);
+  EXPECT_NE(problem_with("\n").find("it is empty"), std::string::npos);
+  EXPECT_NE(problem_with("a b\n").find("space or a tab"), std::string::npos);
+  EXPECT_NE(problem_with("a\tb\n").find("space or a tab"), std::string::npos);
+  EXPECT_NE(problem_with("s3cret \n").find("space or a tab"), std::string::npos);
+  EXPECT_NE(problem_with("caf\xc3\xa9\n").find("not printable ASCII"), std::string::npos);
+  EXPECT_NE(problem_with("a\rb\n").find("not printable ASCII"), std::string::npos);
+  EXPECT_NE(problem_with("one\ntwo\n").find("more than one line"), std::string::npos);
+  EXPECT_NE(problem_with("s3cret\n\n").find("more than one line"), std::string::npos);
+  EXPECT_NE(problem_with(std::string(kMaxPasswordBytes + 1, 'p')).find("longer than 512"),
+            std::string::npos);
+  EXPECT_NE(problem_with(std::string(100000, 'p')).find("longer than 512"), std::string::npos);
+}
+
+TEST(PasswordFile, AMissingFileIsNamed) {
+  try {
+    read_password_file("/nonexistent/password");
+    FAIL() << "no error";
+  } catch (const PasswordFileError& e) {
+    EXPECT_EQ(std::string(e.what()), "cannot read the password file /nonexistent/password");
   }
 }
 
