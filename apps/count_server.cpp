@@ -101,9 +101,8 @@ int main(int argc, char** argv) {
 
   count::TlsFiles tls_files;
   std::uint16_t tls_port = 0;
-  auto* tls_port_option =
-      app.add_option("--tls-port", tls_port,
-                     "Also listen for TLS (1.2, 1.3) on this port (0: any free port)");
+  auto* tls_port_option = app.add_option(
+      "--tls-port", tls_port, "Also listen for TLS (1.2, 1.3) on this port (0: any free port)");
   auto* cert_option = app.add_option("--tls-cert", tls_files.cert,
                                      "The server's certificate chain (PEM), for --tls-port")
                           ->needs(tls_port_option);
@@ -154,7 +153,8 @@ int main(int argc, char** argv) {
   }
   if (local_threads->count() == 0) options.local_threads = std::max(1U, options.threads / 2);
   if (options.local_threads > options.threads) {
-    fmt::print(stderr, "count-server: --local-threads ({}) is more than --threads ({}) (see --help)\n",
+    fmt::print(stderr,
+               "count-server: --local-threads ({}) is more than --threads ({}) (see --help)\n",
                options.local_threads, options.threads);
     return kExitUsage;
   }
@@ -212,7 +212,8 @@ int main(int argc, char** argv) {
     etcd_options.request_timeout = std::chrono::milliseconds(etcd_timeout_ms);
     count::EtcdClientOptions client_options;
     client_options.endpoints = etcd_endpoints;
-    client_options.timeout = std::min(std::chrono::milliseconds(2000), etcd_options.request_timeout);
+    client_options.timeout =
+        std::min(std::chrono::milliseconds(2000), etcd_options.request_timeout);
     try {
       auto etcd_store = std::make_unique<count::EtcdStore>(
           std::make_unique<count::EtcdClientKv>(client_options), etcd_options);
@@ -260,9 +261,8 @@ int main(int argc, char** argv) {
       if (options.tls->requires_client_certificates()) listening += " (client certificates)";
     }
     fmt::print(stderr, "count-server: {} ({} event loop{}, {} for local clients, {}{}{})\n",
-               listening, options.threads, options.threads == 1 ? "" : "s",
-               options.local_threads, store_name,
-               options.password.empty() ? "" : ", password required",
+               listening, options.threads, options.threads == 1 ? "" : "s", options.local_threads,
+               store_name, options.password.empty() ? "" : ", password required",
                options.idle_timeout.count() > 0
                    ? fmt::format(", idle timeout {} s", options.idle_timeout.count())
                    : std::string());

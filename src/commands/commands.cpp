@@ -10,7 +10,8 @@ namespace {
 
 Reply handle_get(const Request& /*request*/, Store& store, ConnectionState& /*connection*/) {
   Snapshot snapshot = store.get();
-  if (snapshot.later) return Reply::late(std::move(snapshot.later), snapshot.later_index, snapshot.seq);
+  if (snapshot.later)
+    return Reply::late(std::move(snapshot.later), snapshot.later_index, snapshot.seq);
   return Reply::val(snapshot.value, snapshot.seq);
 }
 

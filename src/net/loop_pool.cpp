@@ -1,7 +1,6 @@
 #include "net/loop_pool.hpp"
 
 #include <algorithm>
-
 #include <asio/post.hpp>
 
 #include "net/session.hpp"

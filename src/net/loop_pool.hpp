@@ -3,6 +3,9 @@
 #pragma once
 
 #include <array>
+#include <asio/basic_waitable_timer.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -14,10 +17,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <asio/basic_waitable_timer.hpp>
-#include <asio/executor_work_guard.hpp>
-#include <asio/io_context.hpp>
 
 namespace count {
 
@@ -65,7 +64,8 @@ class Loop {
 
   // Sessions that wait for durability and nothing else wait on this timer; it never
   // expires, and is cancelled at every durability advance and at shutdown.
-  asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>,
+  asio::basic_waitable_timer<std::chrono::steady_clock,
+                             asio::wait_traits<std::chrono::steady_clock>,
                              asio::io_context::executor_type>&
   durable_signal() {
     return durable_signal_;
@@ -104,10 +104,12 @@ class Loop {
   // Last, so that they are destroyed first: the sessions still waiting detach from the
   // members above as they are destroyed.
   asio::io_context context_;
-  asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>,
+  asio::basic_waitable_timer<std::chrono::steady_clock,
+                             asio::wait_traits<std::chrono::steady_clock>,
                              asio::io_context::executor_type>
       durable_signal_;
-  asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>,
+  asio::basic_waitable_timer<std::chrono::steady_clock,
+                             asio::wait_traits<std::chrono::steady_clock>,
                              asio::io_context::executor_type>
       timeout_check_;
 };

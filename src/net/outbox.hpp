@@ -64,8 +64,7 @@ class Outbox {
     while (marks_.empty() && held_front_ < held_.size()) {
       Held& next = held_[held_front_];
       const bool later = next.reply.kind == Reply::Kind::kLater;
-      if (later ? !next.reply.later->decided.load(std::memory_order_acquire)
-                : next.seq > durable) {
+      if (later ? !next.reply.later->decided.load(std::memory_order_acquire) : next.seq > durable) {
         break;
       }
       if (later) {

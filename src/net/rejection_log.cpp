@@ -36,9 +36,8 @@ bool RejectionLog::admit(Cause& cause) {
                                std::chrono::steady_clock::now().time_since_epoch())
                                .count();
   std::int64_t next = cause.next_line_ns.load(std::memory_order_relaxed);
-  if (now >= next &&
-      cause.next_line_ns.compare_exchange_strong(next, now + interval_.count(),
-                                                 std::memory_order_relaxed)) {
+  if (now >= next && cause.next_line_ns.compare_exchange_strong(next, now + interval_.count(),
+                                                                std::memory_order_relaxed)) {
     return true;
   }
   cause.unlogged.fetch_add(1, std::memory_order_relaxed);

@@ -14,14 +14,14 @@
 namespace count {
 
 enum class Rejection {
-  kConnectionLimit,    // a connection past --max-connections
-  kTlsHandshake,       // a TLS handshake failed (clear text, wrong certificate, cut)
-  kHandshakeTimeout,   // a TLS handshake did not finish in time
-  kWrongPassword,      // `auth` with a wrong password
-  kNotAuthenticated,   // a request before `auth` on a server with a password
-  kIdle,               // no request for --idle-timeout
-  kStalledLine,        // part of a line, then nothing for --stall-timeout
-  kUnreadReplies,      // replies not read for --stall-timeout
+  kConnectionLimit,   // a connection past --max-connections
+  kTlsHandshake,      // a TLS handshake failed (clear text, wrong certificate, cut)
+  kHandshakeTimeout,  // a TLS handshake did not finish in time
+  kWrongPassword,     // `auth` with a wrong password
+  kNotAuthenticated,  // a request before `auth` on a server with a password
+  kIdle,              // no request for --idle-timeout
+  kStalledLine,       // part of a line, then nothing for --stall-timeout
+  kUnreadReplies,     // replies not read for --stall-timeout
   kCount
 };
 

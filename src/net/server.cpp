@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -9,16 +10,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
-#include <array>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <fmt/core.h>
 #include <new>
 #include <system_error>
 #include <utility>
@@ -127,7 +127,7 @@ Server::Server(const ServerOptions& options, std::unique_ptr<Store> store)
       tls_acceptor_(loops_.at(0).context()),
       accept_retry_(loops_.at(0).context()),
       protocol_(asio::ip::make_address(options.bind_address).is_v6() ? asio::ip::tcp::v6()
-                                                                      : asio::ip::tcp::v4()) {
+                                                                     : asio::ip::tcp::v4()) {
   std::signal(SIGPIPE, SIG_IGN);
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
@@ -150,9 +150,9 @@ void Server::listen(asio::ip::tcp::acceptor& acceptor, std::uint16_t port) {
     acceptor.listen(asio::socket_base::max_listen_connections);
     acceptor.non_blocking(true);
   } catch (const std::system_error& e) {
-    throw std::system_error(e.code(), fmt::format("cannot listen on {}:{}{}",
-                                                  options_.bind_address, port,
-                                                  &acceptor == &tls_acceptor_ ? " (TLS)" : ""));
+    throw std::system_error(e.code(),
+                            fmt::format("cannot listen on {}:{}{}", options_.bind_address, port,
+                                        &acceptor == &tls_acceptor_ ? " (TLS)" : ""));
   }
 }
 
@@ -238,8 +238,7 @@ void Server::wake() const {
   [[maybe_unused]] const ssize_t n = ::write(wake_fd_, &one, sizeof one);
 }
 
-void Server::wait_for_event(const ServerSignals& signals,
-                            std::chrono::milliseconds timeout) const {
+void Server::wait_for_event(const ServerSignals& signals, std::chrono::milliseconds timeout) const {
   std::array<pollfd, 2> fds{{{signals.fd(), POLLIN, 0}, {wake_fd_, POLLIN, 0}}};
   const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(timeout.count()));
   if (ready > 0 && (fds[1].revents & POLLIN) != 0) {
@@ -312,8 +311,9 @@ void Server::start_session(Loop& loop, int fd, bool tls) {
 // short reply fits its send buffer. (On the TLS port the client reads it as a failed
 // handshake: a TLS alert would cost a handshake's work, which is what the limit spares.)
 void Server::refuse(int fd, const sockaddr_storage& peer) {
-  rejections_.note(Rejection::kConnectionLimit, [&] { return peer_text(peer); },
-                   [&] { return fmt::format("{} open", options_.max_connections); });
+  rejections_.note(
+      Rejection::kConnectionLimit, [&] { return peer_text(peer); },
+      [&] { return fmt::format("{} open", options_.max_connections); });
   static constexpr char kErr[] = "err\n";
   [[maybe_unused]] const ssize_t n = ::send(fd, kErr, sizeof kErr - 1, MSG_NOSIGNAL);
   ::shutdown(fd, SHUT_WR);

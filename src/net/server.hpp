@@ -5,16 +5,15 @@
 
 #include <sys/socket.h>
 
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
-
-#include <asio/awaitable.hpp>
-#include <asio/ip/tcp.hpp>
-#include <asio/steady_timer.hpp>
 
 #include "net/loop_pool.hpp"
 #include "net/rejection_log.hpp"
@@ -26,9 +25,9 @@ namespace count {
 
 struct ServerOptions {
   std::string bind_address = "127.0.0.1";
-  std::uint16_t port = 4444;  // 0: any free port, see local_port()
-  bool plain = true;          // false: no plain-text port, TLS only
-  std::uint16_t tls_port = 0;  // with `tls` set; 0: any free port, see local_tls_port()
+  std::uint16_t port = 4444;        // 0: any free port, see local_port()
+  bool plain = true;                // false: no plain-text port, TLS only
+  std::uint16_t tls_port = 0;       // with `tls` set; 0: any free port, see local_tls_port()
   std::shared_ptr<TlsContext> tls;  // null: no TLS port
   std::string password;             // empty: none (docs/protocol.md, "Authentication")
   std::chrono::seconds idle_timeout{0};
@@ -79,10 +78,10 @@ class Server {
   SessionPolicy policy_;
   std::unique_ptr<Store> store_;
   LoopPool loops_;
-  asio::ip::tcp::acceptor acceptor_;      // on loop 0: plain text
-  asio::ip::tcp::acceptor tls_acceptor_;  // on loop 0: TLS
-  asio::steady_timer accept_retry_;   // on loop 0: backs off when out of descriptors
-  asio::ip::tcp protocol_;            // of the listening socket, and so of every connection
+  asio::ip::tcp::acceptor acceptor_;         // on loop 0: plain text
+  asio::ip::tcp::acceptor tls_acceptor_;     // on loop 0: TLS
+  asio::steady_timer accept_retry_;          // on loop 0: backs off when out of descriptors
+  asio::ip::tcp protocol_;                   // of the listening socket, and so of every connection
   std::atomic<std::size_t> connections_{0};  // any thread: live sessions
 
   // run() sleeps on this eventfd; stop() and each loop thread that ends write to it.

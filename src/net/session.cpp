@@ -1,13 +1,13 @@
 #include "net/session.hpp"
 
-#include <algorithm>
-#include <cassert>
+#include <fmt/core.h>
 
+#include <algorithm>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
-#include <fmt/core.h>
+#include <cassert>
 
 #include "net/loop_pool.hpp"
 
@@ -98,14 +98,12 @@ asio::awaitable<bool, LoopExecutor> Session::shake_hands() {
     if (status == Transport::Status::kFailed || failed_ || loop_.stopping()) {
       if (status == Transport::Status::kFailed) {
         loop_.policy().rejections->note(
-            Rejection::kTlsHandshake, [&] { return peer(); },
-            [&] { return transport_.failure(); });
+            Rejection::kTlsHandshake, [&] { return peer(); }, [&] { return transport_.failure(); });
       }
       co_return false;
     }
     co_await transport_.socket().async_wait(
-        status == Transport::Status::kWantRead ? Socket::wait_read : Socket::wait_write,
-        kAsTuple);
+        status == Transport::Status::kWantRead ? Socket::wait_read : Socket::wait_write, kAsTuple);
   }
   handshaking_ = false;
   input_tick_ = output_tick_ = loop_.tick();
@@ -187,9 +185,8 @@ void Session::serve(std::string_view bytes) {
   splitter_.feed(
       bytes,
       [&](LineSplitter::Event event, std::string_view line) {
-        Reply reply = event == LineSplitter::Event::kLine
-                          ? execute_line(line, store_, connection_)
-                          : Reply::err();
+        Reply reply = event == LineSplitter::Event::kLine ? execute_line(line, store_, connection_)
+                                                          : Reply::err();
         if (reply.kind == Reply::Kind::kLater) {
           hold_late_reply(std::move(reply), replies, seq);
           return true;
@@ -206,8 +203,7 @@ void Session::serve(std::string_view bytes) {
     loop_.policy().rejections->note(
         Rejection::kNotAuthenticated, [&] { return peer(); },
         [&] {
-          return fmt::format("{} request(s)",
-                             connection_.refused_before_auth - refused_before);
+          return fmt::format("{} request(s)", connection_.refused_before_auth - refused_before);
         });
   }
   if (connection_.wrong_passwords != wrong_before) pause_after_wrong_password(rest);
@@ -311,7 +307,8 @@ void Session::check_timeouts(std::uint32_t tick) {
 }
 
 void Session::close_for(Rejection cause) {
-  loop_.policy().rejections->note(cause, [&] { return peer(); }, [] { return std::string(); });
+  loop_.policy().rejections->note(
+      cause, [&] { return peer(); }, [] { return std::string(); });
   failed_ = true;
   wake();
 }

@@ -5,11 +5,10 @@
 
 #include <openssl/ssl.h>
 
+#include <asio/awaitable.hpp>
 #include <cstdint>
 #include <memory>
 #include <string>
-
-#include <asio/awaitable.hpp>
 
 #include "commands/commands.hpp"
 #include "net/outbox.hpp"

@@ -1,11 +1,11 @@
 #include "net/tls.hpp"
 
+#include <fmt/core.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
 #include <cerrno>
 #include <cstring>
-#include <fmt/core.h>
 #include <fstream>
 
 namespace count {
@@ -61,8 +61,8 @@ TlsContext::TlsContext(const TlsFiles& files) : context_(asio::ssl::context::tls
   require_readable("--tls-cert", files.cert);
   require_readable("--tls-key", files.key);
   if (SSL_CTX_use_certificate_chain_file(ctx, files.cert.c_str()) != 1) {
-    throw TlsConfigError(fmt::format("--tls-cert {}: no usable certificate in it ({})",
-                                     files.cert, take_openssl_reasons()));
+    throw TlsConfigError(fmt::format("--tls-cert {}: no usable certificate in it ({})", files.cert,
+                                     take_openssl_reasons()));
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, files.key.c_str(), SSL_FILETYPE_PEM) != 1) {
     throw TlsConfigError(fmt::format("--tls-key {}: no usable private key in it ({})", files.key,
@@ -70,8 +70,8 @@ TlsContext::TlsContext(const TlsFiles& files) : context_(asio::ssl::context::tls
   }
   if (SSL_CTX_check_private_key(ctx) != 1) {
     ERR_clear_error();
-    throw TlsConfigError(fmt::format("--tls-key {} is not the key of the certificate in {}",
-                                     files.key, files.cert));
+    throw TlsConfigError(
+        fmt::format("--tls-key {} is not the key of the certificate in {}", files.key, files.cert));
   }
   const X509* certificate = SSL_CTX_get0_certificate(ctx);
   if (X509_cmp_current_time(X509_get0_notAfter(certificate)) <= 0) {
@@ -80,8 +80,7 @@ TlsContext::TlsContext(const TlsFiles& files) : context_(asio::ssl::context::tls
   }
   if (X509_cmp_current_time(X509_get0_notBefore(certificate)) >= 0) {
     throw TlsConfigError(fmt::format("--tls-cert {}: the certificate is not valid before {}",
-                                     files.cert,
-                                     asn1_time_text(X509_get0_notBefore(certificate))));
+                                     files.cert, asn1_time_text(X509_get0_notBefore(certificate))));
   }
 
   if (!files.ca.empty()) {
@@ -89,8 +88,8 @@ TlsContext::TlsContext(const TlsFiles& files) : context_(asio::ssl::context::tls
     STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(files.ca.c_str());
     if (names == nullptr || SSL_CTX_load_verify_locations(ctx, files.ca.c_str(), nullptr) != 1) {
       if (names != nullptr) sk_X509_NAME_pop_free(names, X509_NAME_free);
-      throw TlsConfigError(fmt::format("--tls-ca {}: no usable CA certificate in it ({})",
-                                       files.ca, take_openssl_reasons()));
+      throw TlsConfigError(fmt::format("--tls-ca {}: no usable CA certificate in it ({})", files.ca,
+                                       take_openssl_reasons()));
     }
     SSL_CTX_set_client_CA_list(ctx, names);  // takes `names`
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);

@@ -5,12 +5,11 @@
 
 #include <openssl/ssl.h>
 
+#include <asio/ssl/context.hpp>
 #include <cstddef>
 #include <memory>
 #include <stdexcept>
 #include <string>
-
-#include <asio/ssl/context.hpp>
 
 namespace count {
 

@@ -1,10 +1,10 @@
 #include "net/transport.hpp"
 
+#include <fmt/core.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
 #include <cerrno>
-#include <fmt/core.h>
 #include <new>
 
 #include "net/tls.hpp"

@@ -5,14 +5,13 @@
 
 #include <openssl/ssl.h>
 
+#include <asio/basic_stream_socket.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
 #include <cstddef>
 #include <span>
 #include <string>
 #include <string_view>
-
-#include <asio/basic_stream_socket.hpp>
-#include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
 
 namespace count {
 

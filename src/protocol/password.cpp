@@ -33,8 +33,7 @@ std::string read_password_file(const std::string& path) {
                             " holds more than one line; it must hold the password alone");
   }
   if (const char* problem = password_problem(password)) {
-    throw PasswordFileError("the password file " + path + " holds no valid password: " +
-                            problem);
+    throw PasswordFileError("the password file " + path + " holds no valid password: " + problem);
   }
   return std::string{password};
 }

@@ -1,10 +1,11 @@
 // Every command through the table, every `err` case the protocol lists, both range edges.
+#include "commands/commands.hpp"
+
 #include <gtest/gtest.h>
 
 #include <limits>
 #include <string>
 
-#include "commands/commands.hpp"
 #include "protocol/password.hpp"
 #include "store/memory_store.hpp"
 
@@ -22,9 +23,7 @@ class CommandsTest : public ::testing::Test {
   MemoryStore store_;
 };
 
-TEST_F(CommandsTest, GetRepliesTheValue) {
-  EXPECT_EQ(run("get"), Reply::val(0, 0));
-}
+TEST_F(CommandsTest, GetRepliesTheValue) { EXPECT_EQ(run("get"), Reply::val(0, 0)); }
 
 TEST_F(CommandsTest, IncrDecrAndAddChangeTheValueAndReplyOk) {
   EXPECT_EQ(run("incr"), Reply::ok(0));
@@ -55,11 +54,32 @@ TEST_F(CommandsTest, SurroundingWhiteSpaceAndCarriageReturnAreDropped) {
 
 TEST_F(CommandsTest, EverythingElseRepliesErrAndChangesNothing) {
   run("add 7");
-  for (const char* line :
-       {"", " ", "\t", "\r", "bogus", "gett", "ge t", "get 5", "incr 1", "decr x", "add",
-        "add 1 2", "quit now", "add x", "add 1.5", "add 0x10", "add 1e3", "add --5", "add +-5",
-        "add 9223372036854775808", "add -9223372036854775809", "add \x01", "get\x7f", "add 5\r\r",
-        "val 5", "ok"}) {
+  for (const char* line : {"",
+                           " ",
+                           "\t",
+                           "\r",
+                           "bogus",
+                           "gett",
+                           "ge t",
+                           "get 5",
+                           "incr 1",
+                           "decr x",
+                           "add",
+                           "add 1 2",
+                           "quit now",
+                           "add x",
+                           "add 1.5",
+                           "add 0x10",
+                           "add 1e3",
+                           "add --5",
+                           "add +-5",
+                           "add 9223372036854775808",
+                           "add -9223372036854775809",
+                           "add \x01",
+                           "get\x7f",
+                           "add 5\r\r",
+                           "val 5",
+                           "ok"}) {
     EXPECT_EQ(run(line), Reply::err()) << '"' << line << '"';
     EXPECT_EQ(value(), 7) << line;
   }
@@ -169,8 +189,8 @@ TEST_F(AuthTest, TheRightPasswordOpensTheConnectionForGood) {
 }
 
 TEST_F(AuthTest, AWrongOrMalformedAuthGetsErrAndOpensNothing) {
-  for (const char* line : {"auth wrong", "auth s3cret", "auth s3cret!!", "auth S3CRET!",
-                           "auth", "auth s3cret! extra", "auth  s3cret! \t x", "auth \x01"}) {
+  for (const char* line : {"auth wrong", "auth s3cret", "auth s3cret!!", "auth S3CRET!", "auth",
+                           "auth s3cret! extra", "auth  s3cret! \t x", "auth \x01"}) {
     EXPECT_EQ(run(line), Reply::err()) << line;
     EXPECT_FALSE(connection_.authenticated) << line;
   }

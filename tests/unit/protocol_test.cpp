@@ -166,8 +166,11 @@ TEST(ParseRequest, BlankLinesAreNotRequests) {
 
 TEST(ParseRequest, BytesThatAreNotPrintableAsciiAreRefused) {
   using namespace std::string_literals;
-  for (const std::string& line : {"get\x01"s, "g\x7f" "et"s, "get\r\r"s, "ge\rt"s, "add \xc3\xa9"s,
-                                 "get\0"s, "\x80"s, "add\v5"s, "add\f5"s}) {
+  for (const std::string& line :
+       {"get\x01"s,
+        "g\x7f"
+        "et"s,
+        "get\r\r"s, "ge\rt"s, "add \xc3\xa9"s, "get\0"s, "\x80"s, "add\v5"s, "add\f5"s}) {
     EXPECT_EQ(parse_request(line).status, ParseStatus::kNotPrintable) << line;
   }
 }
@@ -185,9 +188,9 @@ TEST(ParseInt64, AcceptsSignsLeadingZerosAndBothEnds) {
 }
 
 TEST(ParseInt64, RefusesAnythingElse) {
-  for (const char* text : {"", "+", "-", "x", "1.5", "0x10", "1e3", "--5", "+-5", "-+5", "++5",
-                           " 5", "5 ", "5x", "9223372036854775808", "-9223372036854775809",
-                           "99999999999999999999999"}) {
+  for (const char* text :
+       {"", "+", "-", "x", "1.5", "0x10", "1e3", "--5", "+-5", "-+5", "++5", " 5", "5 ", "5x",
+        "9223372036854775808", "-9223372036854775809", "99999999999999999999999"}) {
     EXPECT_FALSE(parse_int64(text).has_value()) << text;
   }
 }
@@ -214,7 +217,7 @@ TEST(AppendReply, WritesEachKindOnOneLine) {
 
 TEST(ParseReply, ReadsWhatAppendReplyWrites) {
   for (const Reply& reply : {Reply::ok(0), Reply::err(), Reply::quit(), Reply::val(-12, 0),
-                            Reply::val(std::numeric_limits<std::int64_t>::min(), 0)}) {
+                             Reply::val(std::numeric_limits<std::int64_t>::min(), 0)}) {
     std::string line = reply_bytes(reply);
     line.pop_back();
     EXPECT_EQ(parse_reply(line), reply) << line;
@@ -241,9 +244,9 @@ namespace {
 class PasswordFile {
  public:
   explicit PasswordFile(const std::string& content)
-      : path_(std::filesystem::temp_directory_path() /
-              ("count-password-test-" + std::to_string(::getpid()) + "-" +
-               std::to_string(next_++))) {
+      : path_(
+            std::filesystem::temp_directory_path() /
+            ("count-password-test-" + std::to_string(::getpid()) + "-" + std::to_string(next_++))) {
     std::ofstream(path_, std::ios::binary) << content;
   }
   ~PasswordFile() { std::filesystem::remove(path_); }
