@@ -42,7 +42,7 @@ struct Session::Penalty {
 Session::Session(Loop& loop, Socket socket, Store& store, SSL_CTX* tls)
     : loop_(loop), store_(store), transport_(std::move(socket), tls) {
   connection_.password = loop_.policy().password;
-  input_tick_ = output_tick_ = loop_.tick();
+  input_tick_ = loop_.tick();
   loop_.attach(*this);
 }
 
@@ -106,7 +106,7 @@ asio::awaitable<bool, LoopExecutor> Session::shake_hands() {
         status == Transport::Status::kWantRead ? Socket::wait_read : Socket::wait_write, kAsTuple);
   }
   handshaking_ = false;
-  input_tick_ = output_tick_ = loop_.tick();
+  input_tick_ = loop_.tick();
   co_return true;
 }
 
@@ -261,8 +261,6 @@ void Session::queue_replies(std::string& replies, Seq seq) {
       rest.remove_prefix(written.bytes);
     }
   }
-  // Queued bytes start the clock of a reader that does not read.
-  if (!failed_ && !rest.empty() && outbox_.empty()) output_tick_ = loop_.tick();
   if (!failed_) outbox_.push(rest, seq);
   replies.clear();
 }
@@ -276,8 +274,13 @@ void Session::flush() {
       failed_ = true;
       return;
     }
-    if (written.status != Transport::Status::kDone) return;
-    output_tick_ = loop_.tick();
+    if (written.status != Transport::Status::kDone) {
+      // The client's socket is full: from now on it is the client that is slow.
+      if (!write_blocked_) output_tick_ = loop_.tick();
+      write_blocked_ = true;
+      return;
+    }
+    write_blocked_ = false;
     outbox_.consume(written.bytes);
   }
 }
@@ -293,7 +296,7 @@ void Session::check_timeouts(std::uint32_t tick) {
     if (outstayed(input_tick_, policy.handshake_timeout)) close_for(Rejection::kHandshakeTimeout);
     return;
   }
-  if (!outbox_.sendable().empty()) {
+  if (write_blocked_ && !outbox_.sendable().empty()) {
     if (outstayed(output_tick_, policy.stall_timeout)) close_for(Rejection::kUnreadReplies);
     return;
   }

@@ -73,14 +73,15 @@ class Session {
   ConnectionState connection_;
   std::unique_ptr<Penalty> penalty_;  // after a wrong password only
   std::uint32_t input_tick_ = 0;      // the loop's tick of the last bytes read (or the start)
-  std::uint32_t output_tick_ = 0;     // ... of the last bytes written, or of queued ones
+  std::uint32_t output_tick_ = 0;     // ... when the client's socket last became full
   bool handshaking_ = false;
   bool peer_closed_ = false;   // the client half-closed: answer what came, then close
   bool quit_ = false;          // a quit was answered: send what is queued, then close
   bool failed_ = false;        // the connection broke: drop everything
   bool stop_reading_ = false;  // shutting down: what was received is served
   bool awaiting_durable_ = false;
-  bool paused_ = false;  // waits out a wrong password's penalty
+  bool paused_ = false;         // waits out a wrong password's penalty
+  bool write_blocked_ = false;  // replies wait for the client's socket to take them
 
   // The loop's list of its sessions (see Loop::attach).
   friend class Loop;
