@@ -1,17 +1,17 @@
-// count-client: one request from the command line, every line of a pipe, or a prompt.
-// Exit status: 0 when every reply is ok, val or quit; 1 when a reply is err; 2 when the
-// server cannot be reached or the connection drops before every reply arrived.
+// count-client: one request from the command line, every line of a pipe, or a prompt; over
+// TCP or TLS, after `auth` when there is a password. Exit status: 0 when every reply is ok,
+// val or quit; 1 when a reply is err; 2 when the server cannot be reached, the connection
+// drops before every reply arrived, or the password is refused.
+#include <fmt/core.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <fmt/core.h>
-
 #include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,6 +20,7 @@
 #include <editline/readline.h>
 
 #include "client/client.hpp"
+#include "protocol/password.hpp"
 #include "protocol/reply.hpp"
 
 namespace {
@@ -117,15 +118,15 @@ int run_pipe(count::Client& client) {
   ReplyTally tally;
   std::array<char, 64 * 1024> chunk{};
   for (;;) {
-    const ssize_t n = ::recv(client.native_handle(), chunk.data(), chunk.size(), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      fmt::print(stderr, "count-client: connection to {} failed: {}\n", client.peer(),
-                 std::strerror(errno));
+    std::size_t n = 0;
+    try {
+      n = client.read_some(chunk.data(), chunk.size());
+    } catch (const count::ClientError& e) {
+      fmt::print(stderr, "count-client: {}\n", e.what());
       return kExitNoServer;
     }
     if (n == 0) break;
-    const std::string_view bytes(chunk.data(), static_cast<std::size_t>(n));
+    const std::string_view bytes(chunk.data(), n);
     tally.take(bytes);
     if (!write_all(STDOUT_FILENO, bytes)) return kExitNoServer;
   }
@@ -164,26 +165,77 @@ int run_prompt(count::Client& client) {
   return status;
 }
 
+// The password: from the file, or else from COUNT_PASSWORD; nothing when neither is set
+// (an empty COUNT_PASSWORD counts as not set). Throws PasswordFileError.
+std::optional<std::string> password_from(const std::string& password_file) {
+  if (!password_file.empty()) return count::read_password_file(password_file);
+  const char* from_environment = std::getenv("COUNT_PASSWORD");
+  if (from_environment == nullptr || *from_environment == '\0') return std::nullopt;
+  if (const char* problem = count::password_problem(from_environment)) {
+    throw count::PasswordFileError(std::string("COUNT_PASSWORD holds no valid password: ") +
+                                   problem);
+  }
+  return std::string(from_environment);
+}
+
+// Sends `auth PASSWORD` first; true when the server answers ok.
+bool authenticate(count::Client& client, const std::string& password) {
+  const std::string reply = client.call("auth " + password);
+  if (reply == "ok") return true;
+  if (reply == "err") {
+    fmt::print(stderr, "count-client: the server refused the password\n");
+  } else {
+    fmt::print(stderr, "count-client: {} answered '{}' to auth instead of ok or err\n",
+               client.peer(), reply);
+  }
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string host = "127.0.0.1";
   std::uint16_t port = 4444;
   double timeout_seconds = 5;
+  bool use_tls = false;
+  count::ClientTls tls;
+  std::string password_file;
 
   CLI::App app{
       "count-client: talk to a count-server.\n"
       "  count-client get             one request; prints the reply\n"
       "  printf 'incr\\nget\\n' | count-client   every line of standard input, pipelined\n"
       "  count-client                 a prompt, when standard input is a terminal\n"
-      "Exit status: 0 ok/val/quit, 1 err, 2 no server or connection lost.",
+      "Password: --password-file, or else the environment variable COUNT_PASSWORD (a\n"
+      "process's environment is visible to its own user and root only; a password is never\n"
+      "taken from the command line, which every user can see). It goes first, as auth.\n"
+      "Exit status: 0 ok/val/quit, 1 err, 2 no server, connection lost or password refused.",
       "count-client"};
   app.set_help_flag("--help", "Print this help and exit");
   app.add_option("-h,--host", host, "Server host name or address")->capture_default_str();
   app.add_option("-p,--port", port, "Server port")->capture_default_str();
-  app.add_option("-t,--timeout", timeout_seconds, "Seconds to wait for the connection")
+  app.add_option("-t,--timeout", timeout_seconds,
+                 "Seconds to wait for the connection (and TLS handshake)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_flag("--tls", use_tls,
+               "Speak TLS; the server's certificate must verify (against the system's CAs "
+               "unless --cacert) for the host name or address given with -h");
+  app.add_option("--cacert", tls.ca_file,
+                 "CA certificates (PEM) to verify the server with instead of the system's; "
+                 "implies --tls")
+      ->type_name("FILE");
+  auto* cert = app.add_option("--cert", tls.cert_file,
+                              "Client certificate (PEM), for a server that asks for one; "
+                              "implies --tls")
+                   ->type_name("FILE");
+  auto* key =
+      app.add_option("--key", tls.key_file, "Private key (PEM) of --cert")->type_name("FILE");
+  cert->needs(key);
+  key->needs(cert);
+  app.add_option("--password-file", password_file,
+                 "File whose first line is the password (instead of COUNT_PASSWORD)")
+      ->type_name("FILE");
   app.set_version_flag("--version", std::string("count-client ") + COUNT_VERSION);
   // Everything from the command word on is the request, even words that look like flags
   // ("add -5").
@@ -197,10 +249,21 @@ int main(int argc, char** argv) {
     return kExitNoServer;
   }
   const std::vector<std::string> words = app.remaining();
+  use_tls = use_tls || !tls.ca_file.empty() || !tls.cert_file.empty();
+
+  std::optional<std::string> password;
+  try {
+    password = password_from(password_file);
+  } catch (const count::PasswordFileError& e) {
+    fmt::print(stderr, "count-client: {}\n", e.what());
+    return kExitNoServer;
+  }
 
   try {
     count::Client client = count::Client::connect(
-        host, port, std::chrono::milliseconds(static_cast<long>(timeout_seconds * 1000)));
+        host, port, std::chrono::milliseconds(static_cast<long>(timeout_seconds * 1000)),
+        use_tls ? &tls : nullptr);
+    if (password && !authenticate(client, *password)) return kExitNoServer;
     if (!words.empty()) return run_one(client, words);
     if (::isatty(STDIN_FILENO) == 0) return run_pipe(client);
     return run_prompt(client);

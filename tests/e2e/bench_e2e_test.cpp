@@ -3,11 +3,9 @@
 // memcached, when installed, pass through their own protocols. Every process started here
 // is stopped by PID; every wait is bounded.
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,16 +13,13 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
-#include <fstream>
 #include <regex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "support/other_server.hpp"
 #include "support/process.hpp"
-
-extern char** environ;
 
 namespace count::test {
 namespace {
@@ -38,96 +33,13 @@ RunResult bench(std::uint16_t port, std::vector<std::string> args) {
   return run(argv, {}, 60s);
 }
 
-std::string slurp(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream all;
-  all << in.rdbuf();
-  return all.str();
-}
-
-// A free 127.0.0.1 port right now (for servers that cannot be told to pick one).
-std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
-bool connectable(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-  ::close(fd);
-  return ok;
-}
-
-// Some other server program, output to files in its own folder, stopped by PID.
-class OtherServer {
- public:
-  // Starts argv; `port` 0 means: read it from a "listening on 127.0.0.1:PORT" line on
-  // stderr. Waits at most 10 s for the port to accept connections.
-  OtherServer(std::vector<std::string> argv, std::uint16_t port) : port_(port) {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    const std::string out = (dir_.path() / "stdout").string();
-    const std::string err = (dir_.path() / "stderr").string();
-    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::vector<char*> args;
-    for (std::string& arg : argv) args.push_back(arg.data());
-    args.push_back(nullptr);
-    const int rc = ::posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
-
-    static const std::regex kListening(R"(listening on 127\.0\.0\.1:(\d+))");
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      std::smatch match;
-      const std::string text = slurp(dir_.path() / "stderr");
-      if (port_ == 0 && std::regex_search(text, match, kListening)) {
-        port_ = static_cast<std::uint16_t>(std::stoi(match[1].str()));
-      }
-      if (port_ != 0 && connectable(port_)) return;
-      std::this_thread::sleep_for(10ms);
-    }
-    stop();
-    throw std::runtime_error(argv[0] +
-                             " did not start listening: " + slurp(dir_.path() / "stderr"));
-  }
-  ~OtherServer() { stop(); }
-  OtherServer(const OtherServer&) = delete;
-  OtherServer& operator=(const OtherServer&) = delete;
-
-  std::uint16_t port() const { return port_; }
-
-  void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    wait_for_exit(pid_, 5s);
-    pid_ = -1;
-  }
-
- private:
-  TempDir dir_;
-  pid_t pid_ = -1;
-  std::uint16_t port_;
-};
-
 // A server inside the test that acknowledges every mutation and never changes its value:
 // the server that loses updates, which count-bench must catch.
 class ForgetfulServer {
  public:
-  ForgetfulServer() { thread_ = std::thread([this] { serve(); }); }
+  ForgetfulServer() {
+    thread_ = std::thread([this] { serve(); });
+  }
   ~ForgetfulServer() {
     stop_ = true;
     thread_.join();
