@@ -65,8 +65,11 @@ TlsContext::TlsContext(const TlsFiles& files) : context_(asio::ssl::context::tls
                                      take_openssl_reasons()));
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, files.key.c_str(), SSL_FILETYPE_PEM) != 1) {
-    throw TlsConfigError(fmt::format("--tls-key {}: no usable private key in it ({})", files.key,
-                                     take_openssl_reasons()));
+    const std::string reasons = take_openssl_reasons();
+    if (reasons.find("key values mismatch") == std::string::npos) {
+      throw TlsConfigError(
+          fmt::format("--tls-key {}: no usable private key in it ({})", files.key, reasons));
+    }
   }
   if (SSL_CTX_check_private_key(ctx) != 1) {
     ERR_clear_error();
