@@ -159,6 +159,7 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
+  options.version = COUNT_VERSION;
   options.idle_timeout = std::chrono::seconds(idle_timeout);
   options.stall_timeout = std::chrono::seconds(stall_timeout);
   options.handshake_timeout = std::chrono::seconds(handshake_timeout);

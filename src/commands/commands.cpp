@@ -18,7 +18,7 @@ Reply handle_get(const Request& /*request*/, Store& store, ConnectionState& /*co
 Reply add_and_reply(Store& store, std::int64_t delta) {
   Applied applied = store.add(delta);
   if (applied.later) return Reply::late(std::move(applied.later), applied.later_index, applied.seq);
-  return applied.ok ? Reply::ok(applied.seq) : Reply::err(applied.seq);
+  return applied.ok ? Reply::ok(applied.seq) : Reply::err(applied.seq, ErrCause::kOverflow);
 }
 
 Reply handle_incr(const Request& /*request*/, Store& store, ConnectionState& /*connection*/) {
@@ -31,7 +31,7 @@ Reply handle_decr(const Request& /*request*/, Store& store, ConnectionState& /*c
 
 Reply handle_add(const Request& request, Store& store, ConnectionState& /*connection*/) {
   const std::optional<std::int64_t> delta = parse_int64(request.args[0]);
-  return delta ? add_and_reply(store, *delta) : Reply::err();
+  return delta ? add_and_reply(store, *delta) : Reply::err(ErrCause::kBadArgument);
 }
 
 Reply handle_quit(const Request& /*request*/, Store& /*store*/, ConnectionState& /*connection*/) {
@@ -41,13 +41,13 @@ Reply handle_quit(const Request& /*request*/, Store& /*store*/, ConnectionState&
 // Without a server password, err and nothing changes. A wrong password never takes back an
 // earlier success; it is counted, and the session slows the connection down for it.
 Reply handle_auth(const Request& request, Store& /*store*/, ConnectionState& connection) {
-  if (connection.password == nullptr) return Reply::err();
+  if (connection.password == nullptr) return Reply::err(ErrCause::kNoPassword);
   if (same_password(request.args[0], *connection.password)) {
     connection.authenticated = true;
     return Reply::ok(0);
   }
   ++connection.wrong_passwords;
-  return Reply::err();
+  return Reply::err(ErrCause::kWrongPassword);
 }
 
 constexpr std::array kCommands{
@@ -79,17 +79,25 @@ const CommandSpec* find_command(std::string_view name) {
 
 Reply execute(const Request& request, Store& store, ConnectionState& connection) {
   const CommandSpec* spec = find_command(request.name);
-  if (spec == nullptr || spec->arg_count != request.arg_count) return Reply::err();
-  if (!spec->before_auth && connection.password != nullptr && !connection.authenticated) {
+  if (spec == nullptr) return Reply::err(ErrCause::kUnknownCommand);
+  Reply reply;
+  if (spec->arg_count != request.arg_count) {
+    reply = Reply::err(ErrCause::kBadArgument);
+  } else if (!spec->before_auth && connection.password != nullptr && !connection.authenticated) {
     ++connection.refused_before_auth;
-    return Reply::err();
+    reply = Reply::err(ErrCause::kNotAuthenticated);
+  } else {
+    reply = spec->handler(request, store, connection);
   }
-  return spec->handler(request, store, connection);
+  reply.command = static_cast<std::uint8_t>(spec - kCommands.data() + 1);
+  return reply;
 }
 
 Reply execute_line(std::string_view line, Store& store, ConnectionState& connection) {
   const ParsedRequest parsed = parse_request(line);
-  return parsed.ok() ? execute(parsed.request, store, connection) : Reply::err();
+  if (parsed.ok()) return execute(parsed.request, store, connection);
+  return Reply::err(parsed.status == ParseStatus::kNotPrintable ? ErrCause::kNotPrintable
+                                                                : ErrCause::kUnknownCommand);
 }
 
 Reply execute_line(std::string_view line, Store& store) {

@@ -18,6 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include "metrics/loop_metrics.hpp"
+
 namespace count {
 
 class RejectionLog;
@@ -52,6 +54,10 @@ class Loop {
   std::string& reply_buffer() { return replies_; }
 
   const SessionPolicy& policy() const { return policy_; }
+
+  // Written on the loop's thread only; read by a scrape from any thread.
+  LoopMetrics& metrics() { return metrics_; }
+  const LoopMetrics& metrics() const { return metrics_; }
 
   // Whole seconds since the loop started, as its once-a-second check of timeouts counts them.
   std::uint32_t tick() const { return tick_; }
@@ -90,6 +96,7 @@ class Loop {
   void wake_durable_waiters();
   void check_timeouts_every_second();
 
+  LoopMetrics metrics_;
   SessionPolicy policy_;
   std::uint32_t tick_ = 0;
 
@@ -125,6 +132,7 @@ class LoopPool {
 
   std::size_t size() const { return loops_.size(); }
   Loop& at(std::size_t index) { return *loops_[index]; }
+  const Loop& at(std::size_t index) const { return *loops_[index]; }
   // The loop for the next session; only the accepting thread calls it.
   Loop& next(bool local_client);
 

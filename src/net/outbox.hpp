@@ -52,8 +52,12 @@ class Outbox {
   }
 
   // Lets out every byte whose seq is at most `durable`, and every late reply the store has
-  // decided, in order.
+  // decided, in order; calls on_decided(reply) for each such late reply.
   void release(Seq durable) {
+    release(durable, [](const Reply&) {});
+  }
+  template <typename OnDecided>
+  void release(Seq durable, OnDecided&& on_decided) {
     std::size_t done = 0;
     while (done < marks_.size() && marks_[done].seq <= durable) {
       released_end_ = marks_[done].end;
@@ -69,6 +73,7 @@ class Outbox {
       }
       if (later) {
         held_bytes_ -= kMaxReplyBytes;
+        on_decided(next.reply);
         append_reply(next.reply, buffer_);
       } else {
         held_bytes_ -= next.bytes.size();

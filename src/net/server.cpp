@@ -20,9 +20,13 @@
 #include <csignal>
 #include <cstring>
 #include <new>
+#include <span>
+#include <string_view>
 #include <system_error>
 #include <utility>
 
+#include "commands/commands.hpp"
+#include "metrics/metrics.hpp"
 #include "net/session.hpp"
 
 namespace count {
@@ -263,6 +267,9 @@ asio::awaitable<void> Server::accept_loop(asio::ip::tcp::acceptor& acceptor, boo
           continue;
         }
         connections_.fetch_add(1, std::memory_order_relaxed);
+        LoopMetrics& counted = loops_.at(0).metrics();  // this coroutine runs on loop 0
+        counted.accepted.add();
+        if (tls) counted.accepted_tls.add();
         Loop& loop = loops_.next(is_loopback(peer));
         asio::post(loop.context(), [this, &loop, tls, owned = UniqueFd(fd)]() mutable {
           start_session(loop, owned.release(), tls);
@@ -311,6 +318,9 @@ void Server::start_session(Loop& loop, int fd, bool tls) {
 // short reply fits its send buffer. (On the TLS port the client reads it as a failed
 // handshake: a TLS alert would cost a handshake's work, which is what the limit spares.)
 void Server::refuse(int fd, const sockaddr_storage& peer) {
+  LoopMetrics& counted = loops_.at(0).metrics();  // called on loop 0, by the accept loop
+  counted.refused.add();
+  counted.errors[static_cast<std::size_t>(ErrCause::kConnectionLimit)].add();
   rejections_.note(
       Rejection::kConnectionLimit, [&] { return peer_text(peer); },
       [&] { return fmt::format("{} open", options_.max_connections); });
@@ -318,6 +328,135 @@ void Server::refuse(int fd, const sockaddr_storage& peer) {
   [[maybe_unused]] const ssize_t n = ::send(fd, kErr, sizeof kErr - 1, MSG_NOSIGNAL);
   ::shutdown(fd, SHUT_WR);
   ::close(fd);
+}
+
+namespace {
+
+constexpr std::array<std::string_view, kReplyKinds> kReplyNames{"ok", "val", "err", "quit"};
+
+std::string_view err_cause_name(ErrCause cause) {
+  switch (cause) {
+    case ErrCause::kNone:
+      return "other";
+    case ErrCause::kUnknownCommand:
+      return "unknown_command";
+    case ErrCause::kBadArgument:
+      return "bad_argument";
+    case ErrCause::kOverflow:
+      return "overflow";
+    case ErrCause::kLineTooLong:
+      return "line_too_long";
+    case ErrCause::kNotPrintable:
+      return "not_printable";
+    case ErrCause::kNotAuthenticated:
+      return "not_authenticated";
+    case ErrCause::kWrongPassword:
+      return "wrong_password";
+    case ErrCause::kNoPassword:
+      return "no_password";
+    case ErrCause::kStoreUnavailable:
+      return "store_unavailable";
+    case ErrCause::kConnectionLimit:
+      return "connection_limit";
+    case ErrCause::kCount:
+      break;
+  }
+  return "?";
+}
+
+std::string_view close_cause_name(CloseCause cause) {
+  switch (cause) {
+    case CloseCause::kClient:
+      return "client";
+    case CloseCause::kQuit:
+      return "quit";
+    case CloseCause::kBroken:
+      return "broken";
+    case CloseCause::kShutdown:
+      return "shutdown";
+    case CloseCause::kIdle:
+      return "idle_timeout";
+    case CloseCause::kStalledLine:
+      return "stalled_line";
+    case CloseCause::kUnreadReplies:
+      return "unread_replies";
+    case CloseCause::kHandshakeTimeout:
+      return "handshake_timeout";
+    case CloseCause::kHandshakeFailed:
+      return "handshake_failed";
+    case CloseCause::kCount:
+      break;
+  }
+  return "?";
+}
+
+}  // namespace
+
+std::string Server::metrics_text() const {
+  // Sum every loop's counters; each is read once, relaxed: a scrape is a moment, not a lock.
+  const auto sum = [this](auto&& pick) {
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < loops_.size(); ++i) total += pick(loops_.at(i).metrics()).get();
+    return total;
+  };
+  MetricsText out;
+  const std::span<const CommandSpec> commands = command_table();
+  out.family("count_server_requests_total", "counter",
+             "Requests answered, by command (none: no known command word) and by reply.");
+  for (std::size_t row = 0; row <= commands.size() && row < kMaxCommandRows; ++row) {
+    const std::string_view command = row == 0 ? "none" : commands[row - 1].name;
+    for (std::size_t kind = 0; kind < kReplyKinds; ++kind) {
+      const std::array<Label, 2> labels{Label{"command", command},
+                                        Label{"reply", kReplyNames[kind]}};
+      out.sample(
+          "count_server_requests_total", labels,
+          sum([&](const LoopMetrics& m) -> const MetricCounter& { return m.requests[row][kind]; }));
+    }
+  }
+  out.family("count_server_errors_total", "counter", "Replies err, by cause.");
+  for (std::size_t cause = 1; cause < static_cast<std::size_t>(ErrCause::kCount); ++cause) {
+    const std::array<Label, 1> labels{Label{"cause", err_cause_name(static_cast<ErrCause>(cause))}};
+    out.sample("count_server_errors_total", labels,
+               sum([&](const LoopMetrics& m) -> const MetricCounter& { return m.errors[cause]; }));
+  }
+  out.gauge("count_server_connections_open", "Client connections open now.",
+            static_cast<double>(connections_.load(std::memory_order_relaxed)));
+  const std::uint64_t accepted_tls =
+      sum([](const LoopMetrics& m) -> const MetricCounter& { return m.accepted_tls; });
+  out.family("count_server_connections_accepted_total", "counter",
+             "Client connections accepted, by port.");
+  const std::array<Label, 1> plain{Label{"port", "plain"}};
+  const std::array<Label, 1> tls{Label{"port", "tls"}};
+  out.sample(
+      "count_server_connections_accepted_total", plain,
+      sum([](const LoopMetrics& m) -> const MetricCounter& { return m.accepted; }) - accepted_tls);
+  out.sample("count_server_connections_accepted_total", tls, accepted_tls);
+  out.counter("count_server_connections_refused_total",
+              "Connections refused past --max-connections (each got err and was closed).",
+              sum([](const LoopMetrics& m) -> const MetricCounter& { return m.refused; }));
+  out.family("count_server_connections_closed_total", "counter",
+             "Client connections ended, by cause.");
+  for (std::size_t cause = 0; cause < static_cast<std::size_t>(CloseCause::kCount); ++cause) {
+    const std::array<Label, 1> labels{
+        Label{"cause", close_cause_name(static_cast<CloseCause>(cause))}};
+    out.sample("count_server_connections_closed_total", labels,
+               sum([&](const LoopMetrics& m) -> const MetricCounter& { return m.closed[cause]; }));
+  }
+  out.counter("count_server_tls_handshakes_total", "TLS handshakes completed.",
+              sum([](const LoopMetrics& m) -> const MetricCounter& { return m.handshakes; }));
+  out.counter("count_server_received_bytes_total", "Bytes received from clients (inside TLS).",
+              sum([](const LoopMetrics& m) -> const MetricCounter& { return m.received_bytes; }));
+  out.counter("count_server_sent_bytes_total", "Bytes sent to clients (inside TLS).",
+              sum([](const LoopMetrics& m) -> const MetricCounter& { return m.sent_bytes; }));
+  store_->write_metrics(out);
+  const double started = std::chrono::duration<double>(started_.time_since_epoch()).count();
+  out.gauge("count_server_start_time_seconds", "When the server started, in Unix time.", started);
+  out.gauge("count_server_uptime_seconds", "Seconds since the server started.",
+            std::chrono::duration<double>(std::chrono::system_clock::now() - started_).count());
+  out.family("count_server_build_info", "gauge", "The server's version, as a label; always 1.");
+  const std::array<Label, 1> version{Label{"version", options_.version}};
+  out.sample("count_server_build_info", version, std::uint64_t{1});
+  return out.text();
 }
 
 }  // namespace count

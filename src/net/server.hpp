@@ -33,6 +33,7 @@ struct ServerOptions {
   std::chrono::seconds idle_timeout{0};
   std::chrono::seconds stall_timeout{30};
   std::chrono::seconds handshake_timeout{10};
+  std::string version;         // for the metrics' build_info
   unsigned threads = 1;        // event loops, one thread each
   unsigned local_threads = 1;  // of those, the loops that serve clients on this machine
   std::size_t max_connections = 10000;
@@ -54,6 +55,10 @@ class Server {
 
   // Every client turned away or cut off so far, by cause.
   const RejectionLog& rejections() const { return rejections_; }
+
+  // The metrics page (docs/metrics.md), in Prometheus's text format: the loops' counters
+  // summed, the store's own, the process's. Any thread, while the server exists.
+  std::string metrics_text() const;
 
   // Serves until `signals` or stop() ask it to stop; then stops accepting, lets every session
   // answer what it has received (within the grace time; at once after SIGQUIT or a second
@@ -83,6 +88,7 @@ class Server {
   asio::steady_timer accept_retry_;          // on loop 0: backs off when out of descriptors
   asio::ip::tcp protocol_;                   // of the listening socket, and so of every connection
   std::atomic<std::size_t> connections_{0};  // any thread: live sessions
+  std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();
 
   // run() sleeps on this eventfd; stop() and each loop thread that ends write to it.
   int wake_fd_ = -1;

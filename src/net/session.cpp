@@ -65,6 +65,7 @@ asio::awaitable<void, LoopExecutor> Session::run() {
   transport_.socket().set_option(asio::ip::tcp::no_delay(true), ec);
   if (ec) co_return;
   if (transport_.tls() && !co_await shake_hands()) {
+    count_close();
     transport_.socket().close(ec);
     co_return;
   }
@@ -97,6 +98,7 @@ asio::awaitable<bool, LoopExecutor> Session::shake_hands() {
     if (status == Transport::Status::kDone) break;
     if (status == Transport::Status::kFailed || failed_ || loop_.stopping()) {
       if (status == Transport::Status::kFailed) {
+        close_cause_ = CloseCause::kHandshakeFailed;
         loop_.policy().rejections->note(
             Rejection::kTlsHandshake, [&] { return peer(); }, [&] { return transport_.failure(); });
       }
@@ -106,6 +108,7 @@ asio::awaitable<bool, LoopExecutor> Session::shake_hands() {
         status == Transport::Status::kWantRead ? Socket::wait_read : Socket::wait_write, kAsTuple);
   }
   handshaking_ = false;
+  loop_.metrics().handshakes.add();
   input_tick_ = loop_.tick();
   co_return true;
 }
@@ -123,7 +126,8 @@ Session::Wait Session::serve_what_is_ready() {
   } else if (can_read()) {
     outcome = read_and_serve();
   }
-  outbox_.release(store_.durable_seq());
+  outbox_.release(store_.durable_seq(),
+                  [this](const Reply& late) { loop_.metrics().count(late, late.command); });
   flush();
   if (failed_) return Wait::kDone;
   if (outbox_.empty() && (quit_ || peer_closed_ || stop_reading_)) return Wait::kDone;
@@ -166,6 +170,7 @@ Session::ReadOutcome Session::read_and_serve() {
       return ReadOutcome::kStopped;
     }
     input_tick_ = loop_.tick();
+    loop_.metrics().received_bytes.add(read.bytes);
     serve(std::string_view{input.data(), read.bytes});
     if (!can_read()) return ReadOutcome::kStopped;
     // A short read almost always means the socket is empty; if not, the wait for
@@ -179,6 +184,7 @@ void Session::serve(std::string_view bytes) {
   std::string& replies = loop_.reply_buffer();
   assert(replies.empty());
   Seq seq = 0;
+  LoopMetrics& metrics = loop_.metrics();
   const std::uint64_t wrong_before = connection_.wrong_passwords;
   const std::uint64_t refused_before = connection_.refused_before_auth;
   std::string_view rest;
@@ -186,11 +192,12 @@ void Session::serve(std::string_view bytes) {
       bytes,
       [&](LineSplitter::Event event, std::string_view line) {
         Reply reply = event == LineSplitter::Event::kLine ? execute_line(line, store_, connection_)
-                                                          : Reply::err();
+                                                          : Reply::err(ErrCause::kLineTooLong);
         if (reply.kind == Reply::Kind::kLater) {
           hold_late_reply(std::move(reply), replies, seq);
           return true;
         }
+        metrics.count(reply, reply.command);
         append_reply(reply, replies);
         seq = std::max(seq, reply.seq);
         quit_ = reply.kind == Reply::Kind::kQuit;
@@ -232,6 +239,7 @@ void Session::serve_end_of_stream() {
   splitter_.finish([&](LineSplitter::Event /*event*/, std::string_view line) {
     Reply reply = execute_line(line, store_, connection_);
     if (reply.kind == Reply::Kind::kLater) return hold_late_reply(std::move(reply), replies, seq);
+    loop_.metrics().count(reply, reply.command);
     append_reply(reply, replies);
     seq = std::max(seq, reply.seq);
     quit_ = reply.kind == Reply::Kind::kQuit;
@@ -258,6 +266,7 @@ void Session::queue_replies(std::string& replies, Seq seq) {
     if (written.status == Transport::Status::kFailed) {
       failed_ = true;
     } else {
+      loop_.metrics().sent_bytes.add(written.bytes);
       rest.remove_prefix(written.bytes);
     }
   }
@@ -281,6 +290,7 @@ void Session::flush() {
       return;
     }
     write_blocked_ = false;
+    loop_.metrics().sent_bytes.add(written.bytes);
     outbox_.consume(written.bytes);
   }
 }
@@ -310,6 +320,20 @@ void Session::check_timeouts(std::uint32_t tick) {
 }
 
 void Session::close_for(Rejection cause) {
+  switch (cause) {
+    case Rejection::kHandshakeTimeout:
+      close_cause_ = CloseCause::kHandshakeTimeout;
+      break;
+    case Rejection::kIdle:
+      close_cause_ = CloseCause::kIdle;
+      break;
+    case Rejection::kStalledLine:
+      close_cause_ = CloseCause::kStalledLine;
+      break;
+    default:
+      close_cause_ = CloseCause::kUnreadReplies;
+      break;
+  }
   loop_.policy().rejections->note(
       cause, [&] { return peer(); }, [] { return std::string(); });
   failed_ = true;
@@ -325,7 +349,24 @@ std::string Session::peer() const {
              : fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
 }
 
+// The first cause set wins: a timeout or a failed handshake, then what the session saw.
+void Session::count_close() {
+  if (close_cause_ == CloseCause::kCount) {
+    if (failed_) {
+      close_cause_ = CloseCause::kBroken;
+    } else if (quit_) {
+      close_cause_ = CloseCause::kQuit;
+    } else if (peer_closed_) {
+      close_cause_ = CloseCause::kClient;
+    } else {
+      close_cause_ = CloseCause::kShutdown;
+    }
+  }
+  loop_.metrics().closed[static_cast<std::size_t>(close_cause_)].add();
+}
+
 void Session::finish() {
+  count_close();
   asio::error_code ignored;
   Socket& socket = transport_.socket();
   if ((quit_ || stop_reading_) && !failed_) {

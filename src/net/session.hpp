@@ -11,6 +11,7 @@
 #include <string>
 
 #include "commands/commands.hpp"
+#include "metrics/loop_metrics.hpp"
 #include "net/outbox.hpp"
 #include "net/rejection_log.hpp"
 #include "net/transport.hpp"
@@ -55,6 +56,7 @@ class Session {
   void serve_held_input();
   void pause_after_wrong_password(std::string_view rest);
   void close_for(Rejection cause);
+  void count_close();
   std::string peer() const;
   ReadOutcome read_and_serve();
   void serve(std::string_view bytes);
@@ -82,6 +84,7 @@ class Session {
   bool awaiting_durable_ = false;
   bool paused_ = false;         // waits out a wrong password's penalty
   bool write_blocked_ = false;  // replies wait for the client's socket to take them
+  CloseCause close_cause_ = CloseCause::kCount;  // set by whatever ends the connection first
 
   // The loop's list of its sessions (see Loop::attach).
   friend class Loop;

@@ -19,6 +19,22 @@ using Seq = std::uint64_t;
 
 struct LateReplies;
 
+// Why a reply is `err`, for the metrics (docs/metrics.md); the client sees `err` only.
+enum class ErrCause : std::uint8_t {
+  kNone,
+  kUnknownCommand,    // an unknown command word, or a blank line
+  kBadArgument,       // a missing or extra argument, or one that is not an integer
+  kOverflow,          // the result would leave the int64 range
+  kLineTooLong,       // past 4096 bytes
+  kNotPrintable,      // a byte that is not printable ASCII
+  kNotAuthenticated,  // a request before `auth` on a server with a password
+  kWrongPassword,     // `auth` with a wrong password
+  kNoPassword,        // `auth` on a server without a password
+  kStoreUnavailable,  // the store could not serve it in time (etcd)
+  kConnectionLimit,   // a connection past the limit (its one `err` before the close)
+  kCount
+};
+
 struct Reply {
   // kLater: the store decides the reply after the request was served (see LateReplies);
   // it is one of the four others by the time it may leave. Its seq is still the request's
@@ -26,25 +42,38 @@ struct Reply {
   enum class Kind { kOk, kVal, kErr, kQuit, kLater };
 
   Kind kind = Kind::kErr;
+  ErrCause cause = ErrCause::kNone;  // for kErr
+  // Which command it answers, for the metrics: 1 + its row in the command table; 0 for a
+  // request that names none.
+  std::uint8_t command = 0;
   std::int64_t value = 0;  // for kVal; for kLater, the reply's index in `later`
   Seq seq = 0;
   std::shared_ptr<const LateReplies> later{};  // for kLater only
 
-  static Reply ok(Seq seq) { return {Kind::kOk, 0, seq}; }
-  static Reply val(std::int64_t value, Seq seq) { return {Kind::kVal, value, seq}; }
+  static Reply ok(Seq seq) { return {Kind::kOk, ErrCause::kNone, 0, 0, seq}; }
+  static Reply val(std::int64_t value, Seq seq) {
+    return {Kind::kVal, ErrCause::kNone, 0, value, seq};
+  }
   // A refused mutation's err carries the seq of the state it was judged against: it tells
   // the client something about that state, so it waits for it like a `val` would.
-  static Reply err(Seq seq = 0) { return {Kind::kErr, 0, seq}; }
-  static Reply quit() { return {Kind::kQuit, 0, 0}; }
+  static Reply err(Seq seq = 0, ErrCause cause = ErrCause::kNone) {
+    return {Kind::kErr, cause, 0, 0, seq};
+  }
+  static Reply err(ErrCause cause) { return err(0, cause); }
+  static Reply quit() { return {Kind::kQuit, ErrCause::kNone, 0, 0, 0}; }
   static Reply late(std::shared_ptr<const LateReplies> batch, std::size_t index, Seq seq) {
-    return {Kind::kLater, static_cast<std::int64_t>(index), seq, std::move(batch)};
+    return {Kind::kLater, ErrCause::kNone, 0, static_cast<std::int64_t>(index),
+            seq,          std::move(batch)};
   }
 
   // The reply that leaves: for kLater, the one the store decided (call it only once the
   // batch says it is decided); otherwise this one.
   const Reply& decided() const;
 
-  friend bool operator==(const Reply&, const Reply&) = default;
+  // What the client can tell apart, and the seq: the cause and the command are bookkeeping.
+  friend bool operator==(const Reply& a, const Reply& b) {
+    return a.kind == b.kind && a.value == b.value && a.seq == b.seq && a.later == b.later;
+  }
 };
 
 // The replies of the requests a store took in one batch and answers only once the batch is

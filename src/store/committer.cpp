@@ -112,12 +112,16 @@ bool Committer::write(const Snapshot& state) {
   }
   generation_ = generation;
   written_seq_ = state.seq;
+  written_value_ = state.value;
   unsynced_ = true;
   return true;
 }
 
 bool Committer::sync() {
+  const auto start = std::chrono::steady_clock::now();
   const int error = config_.ops->fdatasync(config_.fd);
+  sync_seconds_.observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   syncs_.fetch_add(1, std::memory_order_relaxed);
   if (error != 0) {
     // Never retried: after a failed fdatasync the kernel may have dropped the dirty pages
@@ -126,6 +130,8 @@ bool Committer::sync() {
     return false;
   }
   unsynced_ = false;
+  mutations_per_sync_.observe(static_cast<double>(written_seq_ - synced_seq()));
+  synced_value_.store(written_value_, std::memory_order_relaxed);
   synced_seq_.store(written_seq_, std::memory_order_release);
   if (listener_) listener_();
   return true;

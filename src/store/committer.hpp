@@ -77,6 +77,11 @@ class Committer {
   // Disk writes and syncs done so far (the first counts each slot write). Any thread.
   std::uint64_t writes() const { return writes_.load(std::memory_order_relaxed); }
   std::uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
+  // The value in the last slot synced. Any thread.
+  std::int64_t synced_value() const { return synced_value_.load(std::memory_order_relaxed); }
+  // Per sync: how many mutations it made durable, and how long the fdatasync took.
+  const MetricHistogram& mutations_per_sync() const { return mutations_per_sync_; }
+  const MetricHistogram& sync_seconds() const { return sync_seconds_; }
 
  private:
   void run();
@@ -88,15 +93,20 @@ class Committer {
   void fail(const std::string& what, Seq pending);
 
   Config config_;
-  std::uint64_t generation_;  // committer thread only: of the last slot written
-  Seq written_seq_ = 0;       // committer thread only: seq of the last slot written
-  bool unsynced_ = false;     // committer thread only: a slot was written and not yet synced
+  std::uint64_t generation_;        // committer thread only: of the last slot written
+  Seq written_seq_ = 0;             // committer thread only: seq of the last slot written
+  bool unsynced_ = false;           // committer thread only: a slot was written and not yet synced
+  std::int64_t written_value_ = 0;  // committer thread only: the value in the last slot written
   std::function<void()> listener_;
 
   std::atomic<Seq> synced_seq_{0};
   std::atomic<bool> failed_{false};
   std::atomic<std::uint64_t> writes_{0};
   std::atomic<std::uint64_t> syncs_{0};
+  std::atomic<std::int64_t> synced_value_{0};
+  MetricHistogram mutations_per_sync_{{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384}};
+  MetricHistogram sync_seconds_{
+      {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}};
 
   // Set by the committer before its last look at latest() when it is about to sleep, and
   // cleared by the first wake() that sees it. The store's lock orders that look against

@@ -102,6 +102,25 @@ EtcdStore::Stats EtcdStore::stats() const {
   return stats_;
 }
 
+void EtcdStore::write_metrics(MetricsText& out) const {
+  const Stats s = stats();
+  out.gauge("count_server_value",
+            "The counter's value, as this front end saw it in etcd at its last answer.",
+            static_cast<double>(known_value_.load(std::memory_order_relaxed)));
+  out.counter("count_server_etcd_requests_total", "Requests answered through etcd.", s.requests);
+  out.counter("count_server_etcd_rounds_total",
+              "Rounds answered: each combines the requests that arrived during the last one.",
+              s.rounds);
+  out.counter("count_server_etcd_transactions_total", "Transactions sent to etcd.", s.transactions);
+  out.counter("count_server_etcd_conflicts_total",
+              "Transactions that lost their compare to another front end.", s.conflicts);
+  out.counter("count_server_etcd_unknown_outcomes_total",
+              "Transactions whose outcome etcd did not tell, resolved from the record.", s.unknown);
+  out.counter("count_server_etcd_reads_total", "Reads of the key.", s.reads);
+  out.counter("count_server_etcd_failed_rounds_total",
+              "Rounds answered err because etcd did not answer in time.", s.failed_rounds);
+}
+
 void EtcdStore::run() {
   for (;;) {
     std::shared_ptr<Round> round;
@@ -134,7 +153,7 @@ std::pair<std::int64_t, bool> EtcdStore::decide(Round& round, const Base& base) 
     // The range rule, request by request, in arrival order (docs/protocol.md).
     const std::optional<std::int64_t> next = checked_add(value, entry.delta);
     if (!next) {
-      reply = Reply::err(seq);
+      reply = Reply::err(seq, ErrCause::kOverflow);
       continue;
     }
     reply = Reply::ok(seq);
@@ -146,6 +165,7 @@ std::pair<std::int64_t, bool> EtcdStore::decide(Round& round, const Base& base) 
 }
 
 void EtcdStore::publish(Round& round) {
+  if (base_) known_value_.store(base_->value, std::memory_order_relaxed);
   // The replies are written before the flag that lets them out.
   round.replies->decided.store(true, std::memory_order_release);
   if (round.last_seq > decided_seq_.load(std::memory_order_relaxed)) {
@@ -174,7 +194,7 @@ void EtcdStore::fail_expired_open_round() {
 void EtcdStore::fail(Round& round) {
   const Seq first_seq = round.last_seq + 1 - round.entries.size();
   for (std::size_t i = 0; i < round.entries.size(); ++i) {
-    round.replies->replies[i] = Reply::err(first_seq + i);
+    round.replies->replies[i] = Reply::err(first_seq + i, ErrCause::kStoreUnavailable);
   }
   const std::lock_guard lock(stats_mutex_);
   ++stats_.failed_rounds;

@@ -108,6 +108,8 @@ class EtcdStore final : public Store {
   };
   Stats stats() const;
 
+  void write_metrics(MetricsText& out) const override;
+
  private:
   struct Entry {
     std::int64_t delta = 0;
@@ -160,6 +162,7 @@ class EtcdStore final : public Store {
   std::optional<std::chrono::steady_clock::time_point> give_up_at_;  // set by close()
 
   std::atomic<Seq> decided_seq_{0};
+  std::atomic<std::int64_t> known_value_{0};  // the value at the last round answered
 
   // The round thread's own.
   std::optional<Base> base_;

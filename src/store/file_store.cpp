@@ -193,4 +193,22 @@ bool FileStore::close() {
   return closed;
 }
 
+void FileStore::write_metrics(MetricsText& out) const {
+  out.gauge("count_server_value", "The counter's value.", static_cast<double>(get().value));
+  out.gauge("count_server_durable_value",
+            "The value in the data file's last synced slot: what a crash would leave.",
+            static_cast<double>(committer_->synced_value()));
+  out.counter("count_server_data_file_writes_total", "Slots written to the data file.",
+              committer_->writes());
+  out.counter("count_server_data_file_written_bytes_total", "Bytes written to the data file.",
+              committer_->writes() * kSlotBytes);
+  out.counter("count_server_data_file_syncs_total", "fdatasync calls on the data file.",
+              committer_->syncs());
+  out.histogram("count_server_data_file_sync_mutations",
+                "Mutations each sync made durable (the group commit).",
+                committer_->mutations_per_sync().snapshot());
+  out.histogram("count_server_data_file_sync_duration_seconds", "How long each fdatasync took.",
+                committer_->sync_seconds().snapshot());
+}
+
 }  // namespace count

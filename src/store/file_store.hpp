@@ -57,6 +57,7 @@ class FileStore final : public Store {
   // Writes and syncs the final value (every policy), stops the committer, and closes the
   // file, which releases its lock. Later mutations are never written.
   bool close() override;
+  void write_metrics(MetricsText& out) const override;
 
   const std::filesystem::path& path() const { return path_; }
   FsyncPolicy policy() const { return policy_; }

@@ -8,4 +8,8 @@ Applied MemoryStore::add(std::int64_t delta) {
   return {true, *value, 0};
 }
 
+void MemoryStore::write_metrics(MetricsText& out) const {
+  out.gauge("count_server_value", "The counter's value.", static_cast<double>(counter_.load()));
+}
+
 }  // namespace count

@@ -17,6 +17,7 @@ class MemoryStore final : public Store {
   Seq durable_seq() const override { return 0; }
   void on_durable(std::function<void()> /*listener*/) override {}
   bool close() override { return true; }
+  void write_metrics(MetricsText& out) const override;
 
  private:
   Counter counter_;

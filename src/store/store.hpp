@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 
+#include "metrics/metrics.hpp"
 #include "protocol/reply.hpp"
 
 namespace count {
@@ -55,6 +56,10 @@ class Store {
   // Makes the current value durable and stops background work. Called once, after the
   // last mutation. Returns false when that failed (the reason is already reported).
   virtual bool close() = 0;
+
+  // Writes the store's metrics (docs/metrics.md): at least the value, as count_server_value.
+  // Any thread, during a scrape; never waits on the network or the disk.
+  virtual void write_metrics(MetricsText& out) const = 0;
 };
 
 }  // namespace count

@@ -126,6 +126,7 @@ class SeqStore final : public Store {
   Seq durable_seq() const override { return 0; }
   void on_durable(std::function<void()> /*listener*/) override {}
   bool close() override { return true; }
+  void write_metrics(MetricsText& /*out*/) const override {}
 };
 
 TEST(CommandSeq, RepliesCarryTheSeqOfTheStateTheyReveal) {
