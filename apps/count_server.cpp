@@ -14,6 +14,7 @@
 #include <system_error>
 #include <thread>
 
+#include "log/log.hpp"
 #include "net/server.hpp"
 #include "net/signals.hpp"
 #include "net/tls.hpp"
@@ -31,7 +32,7 @@ constexpr int kExitUsage = 2;
 // and a restart must read what is really on disk. Exiting at once, from the committer's
 // thread, guarantees both.
 [[noreturn]] void stop_on_store_failure(const std::string& message) {
-  fmt::print(stderr, "count-server: {}; stopping\n", message);
+  count::log(count::LogLevel::kError, "{}; stopping", message);
   std::fflush(stderr);
   std::_Exit(kExitFailure);
 }
@@ -142,19 +143,27 @@ int main(int argc, char** argv) {
                  "Close a TLS connection whose handshake takes longer, in seconds")
       ->check(CLI::Range(1U, 3600U))
       ->capture_default_str();
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level,
+                 "Least important lines logged: debug, info, warning (rejected clients), error")
+      ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
+      ->capture_default_str();
   app.set_version_flag("--version", std::string("count-server ") + COUNT_VERSION);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    fmt::print(stderr, "count-server: {} (see --help)\n", e.what());
+    count::log(count::LogLevel::kError, "{} (see --help)", e.what());
     return kExitUsage;
   }
+  count::LogLevel level = count::LogLevel::kInfo;
+  count::parse_log_level(log_level, level);  // checked by the option above
+  count::set_log_level(level);
   if (local_threads->count() == 0) options.local_threads = std::max(1U, options.threads / 2);
   if (options.local_threads > options.threads) {
-    fmt::print(stderr,
-               "count-server: --local-threads ({}) is more than --threads ({}) (see --help)\n",
+    count::log(count::LogLevel::kError,
+               "--local-threads ({}) is more than --threads ({}) (see --help)",
                options.local_threads, options.threads);
     return kExitUsage;
   }
@@ -168,7 +177,7 @@ int main(int argc, char** argv) {
   asio::error_code bad_address;
   const asio::ip::address bind_address = asio::ip::make_address(options.bind_address, bad_address);
   if (bad_address) {
-    fmt::print(stderr, "count-server: --bind {}: not an IPv4 or IPv6 address (see --help)\n",
+    count::log(count::LogLevel::kError, "--bind {}: not an IPv4 or IPv6 address (see --help)",
                options.bind_address);
     return kExitUsage;
   }
@@ -176,7 +185,7 @@ int main(int argc, char** argv) {
     try {
       options.password = count::read_password_file(password_file);
     } catch (const count::PasswordFileError& e) {
-      fmt::print(stderr, "count-server: --password-file: {}\n", e.what());
+      count::log(count::LogLevel::kError, "--password-file: {}", e.what());
       return kExitUsage;
     }
   }
@@ -185,7 +194,7 @@ int main(int argc, char** argv) {
       options.tls = std::make_shared<count::TlsContext>(tls_files);
       options.tls_port = tls_port;
     } catch (const count::TlsConfigError& e) {
-      fmt::print(stderr, "count-server: {}\n", e.what());
+      count::log(count::LogLevel::kError, "{}", e.what());
       return kExitUsage;
     }
   }
@@ -195,20 +204,25 @@ int main(int argc, char** argv) {
       !options.password.empty() ||
       (options.tls && options.tls->requires_client_certificates() && !options.plain);
   if (!bind_address.is_loopback() && !clients_prove_who_they_are && !no_auth) {
-    fmt::print(stderr,
-               "count-server: refusing to serve {} without a password: anyone who reaches it "
+    count::log(count::LogLevel::kError,
+               "refusing to serve {} without a password: anyone who reaches it "
                "could change the counter. Give --password-file FILE (or --tls-ca FILE with "
                "--no-plain, so that every client needs a certificate), or --no-auth if that is "
-               "what you want\n",
+               "what you want",
                options.bind_address);
     return kExitUsage;
   }
 
   std::unique_ptr<count::Store> store;
-  const count::EtcdStore* etcd = nullptr;  // the store, when it is etcd's; owned by `store`
+  // The store, by its kind; owned by `store`, then by the server.
+  const count::EtcdStore* etcd = nullptr;
+  const count::FileStore* file = nullptr;
+  const count::MemoryStore* memory = nullptr;
   std::string store_name = "in-memory store";
   if (in_memory) {
-    store = std::make_unique<count::MemoryStore>();
+    auto memory_store = std::make_unique<count::MemoryStore>();
+    memory = memory_store.get();
+    store = std::move(memory_store);
   } else if (!etcd_endpoints.empty()) {
     etcd_options.request_timeout = std::chrono::milliseconds(etcd_timeout_ms);
     count::EtcdClientOptions client_options;
@@ -223,10 +237,10 @@ int main(int argc, char** argv) {
       etcd = etcd_store.get();
       store = std::move(etcd_store);
     } catch (const count::EtcdConfigError& e) {
-      fmt::print(stderr, "count-server: --etcd: {} (see --help)\n", e.what());
+      count::log(count::LogLevel::kError, "--etcd: {} (see --help)", e.what());
       return kExitUsage;
     } catch (const count::EtcdStoreError& e) {
-      fmt::print(stderr, "count-server: {}\n", e.what());
+      count::log(count::LogLevel::kError, "{}", e.what());
       return kExitFailure;
     }
   } else {
@@ -237,15 +251,16 @@ int main(int argc, char** argv) {
     try {
       auto file_store = std::make_unique<count::FileStore>(std::move(store_options));
       if (!file_store->warning().empty()) {
-        fmt::print(stderr, "count-server: warning: {}\n", file_store->warning());
+        count::log(count::LogLevel::kWarning, "{}", file_store->warning());
       }
       if (file_store->created()) {
-        fmt::print(stderr, "count-server: created data file {} (value 0)\n", data_path);
+        count::log(count::LogLevel::kInfo, "created data file {} (value 0)", data_path);
       }
       store_name = fmt::format("file store {}, fsync {}", data_path, fsync);
+      file = file_store.get();
       store = std::move(file_store);
     } catch (const count::DataFileError& e) {
-      fmt::print(stderr, "count-server: {}\n", e.what());
+      count::log(count::LogLevel::kError, "{}", e.what());
       return kExitFailure;
     }
   }
@@ -261,32 +276,53 @@ int main(int argc, char** argv) {
                                host, server.local_tls_port());
       if (options.tls->requires_client_certificates()) listening += " (client certificates)";
     }
-    fmt::print(stderr, "count-server: {} ({} event loop{}, {} for local clients, {}{}{})\n",
-               listening, options.threads, options.threads == 1 ? "" : "s", options.local_threads,
-               store_name, options.password.empty() ? "" : ", password required",
-               options.idle_timeout.count() > 0
-                   ? fmt::format(", idle timeout {} s", options.idle_timeout.count())
-                   : std::string());
+    // Everything an operator needs to know what is running, in one line.
+    count::log(count::LogLevel::kInfo,
+               "{} (version {}; {} event loop{}, {} for local clients; {}; at most {} "
+               "connections, stall timeout {} s, idle timeout {}; {})",
+               listening, COUNT_VERSION, options.threads, options.threads == 1 ? "" : "s",
+               options.local_threads, store_name, options.max_connections,
+               options.stall_timeout.count(),
+               options.idle_timeout.count() > 0 ? fmt::format("{} s", options.idle_timeout.count())
+                                                : std::string("off"),
+               options.password.empty() ? "no password" : "password required");
     const bool closed = server.run(signals);
     if (etcd != nullptr) {
       // How much the combining carried: requests per transaction is the factor over a
       // client that sends each request as a transaction of its own.
       const count::EtcdStore::Stats stats = etcd->stats();
-      fmt::print(stderr,
-                 "count-server: etcd: {} requests in {} rounds, {} transactions ({} lost a "
-                 "compare, {} unknown), {} reads, {} rounds failed\n",
+      count::log(count::LogLevel::kInfo,
+                 "etcd: {} requests in {} rounds, {} transactions ({} lost a "
+                 "compare, {} unknown), {} reads, {} rounds failed",
                  stats.requests, stats.rounds, stats.transactions, stats.conflicts, stats.unknown,
                  stats.reads, stats.failed_rounds);
     }
     if (const std::string turned_away = server.rejections().summary(); !turned_away.empty()) {
-      fmt::print(stderr, "count-server: clients turned away or cut off: {}\n", turned_away);
+      count::log(count::LogLevel::kInfo, "clients turned away or cut off: {}", turned_away);
     }
-    fmt::print(stderr, "count-server: stopped\n");
+    // What the stop kept.
+    if (file != nullptr) {
+      if (closed) {
+        count::log(count::LogLevel::kInfo,
+                   "stopped: value {} synced to {} ({} writes and {} syncs in this run)",
+                   file->committer().synced_value(), data_path, file->committer().writes(),
+                   file->committer().syncs());
+      } else {
+        count::log(count::LogLevel::kError, "stopped: the last write or sync of {} failed",
+                   data_path);
+      }
+    } else if (etcd != nullptr) {
+      count::log(count::LogLevel::kInfo, "stopped: every acknowledged change is in etcd at {}",
+                 etcd_options.key);
+    } else if (memory != nullptr) {
+      count::log(count::LogLevel::kInfo, "stopped: value {} was in memory only and is gone",
+                 memory->get().value);
+    }
     return closed ? 0 : kExitFailure;
   } catch (const std::system_error& e) {
-    fmt::print(stderr, "count-server: {}\n", e.what());
+    count::log(count::LogLevel::kError, "{}", e.what());
   } catch (const std::exception& e) {
-    fmt::print(stderr, "count-server: {}\n", e.what());
+    count::log(count::LogLevel::kError, "{}", e.what());
   }
   return kExitFailure;
 }

@@ -2,6 +2,8 @@
 
 #include <fmt/core.h>
 
+#include "log/log.hpp"
+
 namespace count {
 
 std::string_view describe(Rejection cause) {
@@ -28,8 +30,7 @@ std::string_view describe(Rejection cause) {
   return "?";
 }
 
-RejectionLog::RejectionLog(std::chrono::milliseconds interval, std::FILE* out)
-    : interval_(interval), out_(out) {}
+RejectionLog::RejectionLog(std::chrono::milliseconds interval) : interval_(interval) {}
 
 bool RejectionLog::admit(Cause& cause) {
   const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -46,23 +47,20 @@ bool RejectionLog::admit(Cause& cause) {
 
 void RejectionLog::write(Rejection cause, const std::string& peer, const std::string& detail,
                          std::uint64_t unlogged) {
-  std::string line = fmt::format("count-server: {}: {}", peer, describe(cause));
+  std::string line = fmt::format("{}: {}", peer, describe(cause));
   if (!detail.empty()) line += fmt::format(": {}", detail);
   if (unlogged > 0) {
     line += fmt::format(" (and {} more like it, not logged, since the last such line)", unlogged);
   }
-  line += '\n';
-  std::fputs(line.c_str(), out_);  // one call, so lines of several threads do not mix
+  log_line(LogLevel::kWarning, line);
 }
 
 void RejectionLog::flush() {
   for (std::size_t i = 0; i < causes_.size(); ++i) {
     const std::uint64_t unlogged = causes_[i].unlogged.exchange(0, std::memory_order_relaxed);
     if (unlogged == 0) continue;
-    std::fputs(fmt::format("count-server: {} more like \"{}\", not logged\n", unlogged,
-                           describe(static_cast<Rejection>(i)))
-                   .c_str(),
-               out_);
+    log(LogLevel::kWarning, "{} more like \"{}\", not logged", unlogged,
+        describe(static_cast<Rejection>(i)));
   }
 }
 

@@ -30,10 +30,9 @@ std::string_view describe(Rejection cause);
 
 class RejectionLog {
  public:
-  explicit RejectionLog(std::chrono::milliseconds interval = std::chrono::seconds(10),
-                        std::FILE* out = stderr);
+  explicit RejectionLog(std::chrono::milliseconds interval = std::chrono::seconds(10));
 
-  // Counts one event; logs "count-server: PEER: WHAT[: DETAIL]" unless this cause logged less
+  // Counts one event; logs "PEER: WHAT[: DETAIL]" as a warning unless this cause logged less
   // than `interval` ago. `peer` and `detail` are called only when the line is written, so a
   // flood costs no formatting.
   template <typename Peer, typename Detail>
@@ -67,7 +66,6 @@ class RejectionLog {
              std::uint64_t unlogged);
 
   std::chrono::nanoseconds interval_;
-  std::FILE* out_;
   std::array<Cause, static_cast<std::size_t>(Rejection::kCount)> causes_{};
 };
 

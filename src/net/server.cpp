@@ -26,6 +26,7 @@
 #include <utility>
 
 #include "commands/commands.hpp"
+#include "log/log.hpp"
 #include "metrics/metrics.hpp"
 #include "net/session.hpp"
 
@@ -89,10 +90,10 @@ void raise_descriptor_limit(std::size_t max_connections) {
   limit.rlim_cur = std::min(wanted, limit.rlim_max);
   ::setrlimit(RLIMIT_NOFILE, &limit);
   if (limit.rlim_cur < wanted) {
-    fmt::print(stderr,
-               "count-server: warning: the descriptor limit ({}) is below what {} connections "
-               "need; new connections will wait while it is reached\n",
-               limit.rlim_cur, max_connections);
+    log(LogLevel::kWarning,
+        "the descriptor limit ({}) is below what {} connections need; new connections will "
+        "wait while it is reached",
+        limit.rlim_cur, max_connections);
   }
 }
 
@@ -190,13 +191,13 @@ bool Server::run(ServerSignals& signals) {
     for (auto taken = signals.take(); taken.request != ServerSignals::Request::kNone;
          taken = signals.take()) {
       if (taken.request == ServerSignals::Request::kIgnore) {
-        fmt::print(stderr, "count-server: {}: nothing to reload; still serving\n",
-                   ServerSignals::name(taken.signal));
+        log(LogLevel::kInfo, "{}: nothing to reload; still serving",
+            ServerSignals::name(taken.signal));
         continue;
       }
       stop = true;
       hurry = hurry || taken.request == ServerSignals::Request::kFast;
-      fmt::print(stderr, "count-server: {}: shutting down\n", ServerSignals::name(taken.signal));
+      log(LogLevel::kInfo, "{}: shutting down", ServerSignals::name(taken.signal));
     }
     return stop;
   };
@@ -219,8 +220,8 @@ bool Server::run(ServerSignals& signals) {
   while (loops_running_.load() > 0) {
     const auto now = std::chrono::steady_clock::now();
     if (hurry || now >= deadline) {
-      fmt::print(stderr, "count-server: closing the connections still open{}\n",
-                 hurry ? "" : fmt::format(" after {} ms", options_.shutdown_grace.count()));
+      log(LogLevel::kWarning, "closing the connections still open{}",
+          hurry ? "" : fmt::format(" after {} ms", options_.shutdown_grace.count()));
       for (std::size_t i = 0; i < loops_.size(); ++i) loops_.at(i).context().stop();
       break;
     }
@@ -286,7 +287,7 @@ asio::awaitable<void> Server::accept_loop(asio::ip::tcp::acceptor& acceptor, boo
         if (!acceptor.is_open()) co_return;
         continue;
       }
-      fmt::print(stderr, "count-server: accept failed: {}\n", std::strerror(errno));
+      log(LogLevel::kError, "accept failed: {}", std::strerror(errno));
       break;
     }
   }

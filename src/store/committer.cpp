@@ -4,6 +4,7 @@
 
 #include <system_error>
 
+#include "log/log.hpp"
 #include "store/data_file.hpp"
 
 namespace count {
@@ -147,7 +148,7 @@ void Committer::fail(const std::string& what, Seq pending) {
   if (config_.on_failure) {
     config_.on_failure(message);
   } else {
-    fmt::print(stderr, "{}\n", message);
+    log_line(LogLevel::kError, message);
   }
 }
 

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "core/counter.hpp"
+#include "log/log.hpp"
 
 namespace count {
 namespace {
@@ -218,10 +219,10 @@ std::optional<EtcdStore::Base> EtcdStore::base_of(const EtcdEntry& key, Round& r
   }
   if (!reported_foreign_value_) {
     reported_foreign_value_ = true;
-    std::fprintf(stderr,
-                 "count-server: etcd key %s now holds bytes that are not a count-server "
-                 "value; every request gets err until it does again\n",
-                 options_.key.c_str());
+    log(LogLevel::kError,
+        "etcd key {} now holds bytes that are not a count-server value; every request gets "
+        "err until it does again",
+        options_.key);
   }
   fail(round);
   return std::nullopt;

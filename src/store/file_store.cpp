@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "core/counter.hpp"
+#include "log/log.hpp"
 
 namespace count {
 namespace {
@@ -139,7 +140,7 @@ FileStore::FileStore(FileStoreOptions options)
             if (handler) {
               handler(message);
             } else {
-              fmt::print(stderr, "{}\n", message);
+              log_line(LogLevel::kError, message);
             }
           },
   });

@@ -112,9 +112,9 @@ TEST(PasswordE2E, TheFileMayEndWithOneLineEndAndNothingElse) {
     const RunResult result = run({binary("count-server"), "--bind", "127.0.0.1", "--port", "0",
                                   "--in-memory", "--password-file", password.path()});
     EXPECT_EQ(result.status, 2) << bad;
-    EXPECT_NE(
-        result.err.find("count-server: --password-file: the password file " + password.path()),
-        std::string::npos)
+    EXPECT_NE(result.err.find("count-server: error: --password-file: the password file " +
+                              password.path()),
+              std::string::npos)
         << result.err;
   }
   const RunResult missing = run({binary("count-server"), "--bind", "127.0.0.1", "--port", "0",
@@ -280,7 +280,8 @@ TEST(RejectionLogE2E, AFloodOfBadClientsIsLoggedOncePerCauseAndCounted) {
                                  kRefused, kWrong)),
             std::string::npos)
       << log;
-  EXPECT_TRUE(std::regex_search(log, std::regex("count-server: 127\\.0\\.0\\.1:\\d+: refused")))
+  EXPECT_TRUE(
+      std::regex_search(log, std::regex("count-server: warning: 127\\.0\\.0\\.1:\\d+: refused")))
       << log;
 }
 

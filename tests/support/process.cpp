@@ -148,8 +148,8 @@ void ServerProcess::start() {
 
   // "listening on 127.0.0.1:P", "listening with TLS on 127.0.0.1:T", or "listening on
   // 127.0.0.1:P and with TLS on 127.0.0.1:T", then the rest of the line.
-  static const std::regex kListening(R"(count-server: listening [^\n]*\n)");
-  static const std::regex kPlain(R"(^count-server: listening on 127\.0\.0\.1:(\d+))");
+  static const std::regex kListening(R"(count-server: info: listening [^\n]*\n)");
+  static const std::regex kPlain(R"(^count-server: info: listening on 127\.0\.0\.1:(\d+))");
   static const std::regex kTls(R"(with TLS on 127\.0\.0\.1:(\d+))");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < deadline) {
