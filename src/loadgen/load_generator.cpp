@@ -64,7 +64,7 @@ std::unique_ptr<asio::ssl::context> make_tls_context(const ConnectionSetup& setu
   try {
     SslContextPtr native = make_client_context(*setup.tls);
     auto context = std::make_unique<asio::ssl::context>(native.get());
-    native.release();  // owned by `context` from here on
+    static_cast<void>(native.release());  // owned by `context` from here on
     return context;
   } catch (const ClientError& e) {
     throw ConnectError(e.what());
