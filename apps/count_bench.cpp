@@ -3,7 +3,7 @@
 // by read and compare-and-swap, the baseline of count-server's etcd store. Parses flags and
 // prints results; the work is in src/loadgen/. Exit status: 0 when every reply and the
 // counter checks are right, 1 when a check failed, 2 for a bad command line or a server that
-// cannot be reached.
+// cannot be reached. TLS and a password work with our line protocol and with RESP.
 #include <fmt/core.h>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -21,6 +21,7 @@
 #include "loadgen/etcd_load.hpp"
 #include "loadgen/load_generator.hpp"
 #include "loadgen/server_list.hpp"
+#include "protocol/password.hpp"
 #include "store/etcd_store.hpp"
 
 namespace {
@@ -44,6 +45,9 @@ struct Settings {
   double timeout_s = 10;
   bool json = false;
   bool check_counter = true;
+  bool tls = false;            // --tls, or implied by --cacert and --cert
+  count::ClientTls tls_files;  // --cacert, --cert, --key
+  std::string password_file;
   std::vector<std::string> etcd_endpoints;  // --protocol etcd: the -h entries, etcd URLs
 
   bool etcd() const { return protocol == "etcd"; }
@@ -138,7 +142,8 @@ void print_json(const Settings& s, const count::CommandMix& mix, const count::Lo
         etcd->conflicts_per_mutation(), etcd->max_conflicts, etcd->unknown_outcome);
   }
   fmt::print(
-      "{{\"protocol\":{},\"host\":{},\"port\":{},\"servers\":{},\"connections\":{},\"threads\":{},"
+      "{{\"protocol\":{},\"tls\":{},\"host\":{},\"port\":{},\"servers\":{},\"connections\":{},"
+      "\"threads\":{},"
       "\"pipeline\":{},\"mix\":{},\"add_value\":{},\"mode\":{},\"warmup_seconds\":{},"
       "\"seconds\":{:.6f},\"sent\":{},\"measured\":{},\"throughput_rps\":{:.1f},"
       "\"latency_us\":{{\"p50\":{:.3f},\"p99\":{:.3f},\"p999\":{:.3f},\"max\":{:.3f},"
@@ -146,7 +151,7 @@ void print_json(const Settings& s, const count::CommandMix& mix, const count::Lo
       "\"lost_in_flight\":{},\"lost_mutations\":{},\"broken_connections\":{},\"timed_out\":{},"
       "\"acknowledged\":{{\"incr\":{},\"decr\":{},\"add\":{}}},\"counter_check\":{},"
       "\"etcd\":{},\"problem\":{},\"ok\":{}}}\n",
-      json_string(s.protocol),
+      json_string(s.protocol), s.load.setup.tls.has_value(),
       json_string(s.etcd() ? s.etcd_endpoints.front() : s.load.servers.front().host),
       s.etcd() ? "null" : fmt::format("{}", s.load.servers.front().port), servers,
       s.load.connections, s.load.threads, s.load.pipeline, json_string(mix.text()), s.add_value,
@@ -172,14 +177,15 @@ void print_table(const Settings& s, const count::CommandMix& mix, const count::L
         s.load.connections, s.load.connections == 1 ? "" : "s", mix.text(),
         mix.uses(count::Op::kAdd) ? fmt::format(", add {}", s.add_value) : "");
   } else {
+    const char* over = s.load.setup.tls ? " over TLS" : "";
     if (names.size() == 1) {
-      fmt::print("count-bench: {} protocol, {}\n", s.protocol, names.front());
+      fmt::print("count-bench: {} protocol{}, {}\n", s.protocol, over, names.front());
     } else {
       std::vector<std::string> shares;
       for (std::size_t i = 0; i < names.size(); ++i) {
         shares.push_back(fmt::format("{} ({})", names[i], connections_of(s, i)));
       }
-      fmt::print("count-bench: {} protocol, {} servers (connections): {}\n", s.protocol,
+      fmt::print("count-bench: {} protocol{}, {} servers (connections): {}\n", s.protocol, over,
                  names.size(), fmt::join(shares, ", "));
     }
     fmt::print("  {} connection{} on {} thread{}, pipeline {}, mix {}{}\n", s.load.connections,
@@ -278,6 +284,7 @@ int report(const Settings& s, const count::CommandMix& mix, const count::LoadRes
 // count-server, Redis or memcached: one server or several sharing one counter.
 int run_servers(Settings& s, const count::CommandMix& mix, const count::Codec& codec) {
   const auto probe_timeout = s.load.reply_timeout;
+  const count::ConnectionSetup& setup = s.load.setup;
   const count::ServerAddress& first = s.load.servers.front();
   CounterOutcome counter;
   counter.wanted = s.check_counter;
@@ -285,8 +292,8 @@ int run_servers(Settings& s, const count::CommandMix& mix, const count::Codec& c
   try {
     if (counter.wanted) {
       try {
-        count::prepare_counter(first, codec, probe_timeout);
-        counter.before = count::read_counter(first, codec, probe_timeout);
+        count::prepare_counter(first, codec, setup, probe_timeout);
+        counter.before = count::read_counter(first, codec, setup, probe_timeout);
       } catch (const count::ProbeError& e) {
         counter.problem = e.what();
       }
@@ -298,7 +305,7 @@ int run_servers(Settings& s, const count::CommandMix& mix, const count::Codec& c
 
     if (counter.before) {
       try {
-        counter.after = count::read_counter(first, codec, probe_timeout);
+        counter.after = count::read_counter(first, codec, setup, probe_timeout);
         counter.check =
             count::check_counter(*counter.before, *counter.after, result.acked, s.add_value);
         if (result.lost_mutations > 0 && !counter.check->ok) {
@@ -313,7 +320,7 @@ int run_servers(Settings& s, const count::CommandMix& mix, const count::Codec& c
       for (std::size_t i = 1; i < s.load.servers.size(); ++i) {
         count::ServerRead read{s.load.servers[i].text(), std::nullopt, ""};
         try {
-          read.value = count::read_counter(s.load.servers[i], codec, probe_timeout);
+          read.value = count::read_counter(s.load.servers[i], codec, setup, probe_timeout);
         } catch (const std::runtime_error& e) {  // ProbeError, ConnectError: this server only
           read.problem = e.what();
         }
@@ -440,6 +447,29 @@ int main(int argc, char** argv) {
                  "Seconds without any reply before giving up (etcd: the deadline of each call)")
       ->check(CLI::Range(0.01, 3600.0))
       ->capture_default_str();
+  app.add_flag("--tls", s.tls,
+               "Speak TLS (line and resp): each server's certificate must verify (against the "
+               "system's CAs unless --cacert) for the name or address given with -h; handshakes "
+               "happen before the clock starts");
+  app.add_option("--cacert", s.tls_files.ca_file,
+                 "CA certificates (PEM) to verify the servers with instead of the system's; "
+                 "implies --tls")
+      ->type_name("FILE");
+  auto* client_cert =
+      app.add_option("--cert", s.tls_files.cert_file,
+                     "Client certificate (PEM), for servers that ask for one; implies "
+                     "--tls")
+          ->type_name("FILE");
+  // --key already names the counter's key; the certificate's key gets a name of its own.
+  auto* client_key =
+      app.add_option("--cert-key", s.tls_files.key_file, "Private key (PEM) of --cert")
+          ->type_name("FILE");
+  client_cert->needs(client_key);
+  client_key->needs(client_cert);
+  app.add_option("--password-file", s.password_file,
+                 "File whose first line is the password: every connection logs in with it "
+                 "(line: auth, resp: AUTH) before the clock starts")
+      ->type_name("FILE");
   app.add_flag("--json", s.json, "Print one JSON object instead of the table");
   app.add_flag("!--no-counter-check", s.check_counter,
                "Do not read the counter before and after the run (for servers without one)");
@@ -449,6 +479,24 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
     return usage_error(e.what());
+  }
+
+  s.tls = s.tls || !s.tls_files.ca_file.empty() || !s.tls_files.cert_file.empty();
+  const bool speaks_tls_and_auth = s.protocol == "line" || s.protocol == "resp";
+  if (s.tls && !speaks_tls_and_auth) {
+    return usage_error("--tls (and --cacert, --cert) works with --protocol line and resp only");
+  }
+  if (!s.password_file.empty() && !speaks_tls_and_auth) {
+    return usage_error("--password-file works with --protocol line and resp only");
+  }
+  if (s.tls) s.load.setup.tls = s.tls_files;
+  if (!s.password_file.empty()) {
+    try {
+      s.load.setup.password = count::read_password_file(s.password_file);
+    } catch (const count::PasswordFileError& e) {
+      fmt::print(stderr, "count-bench: {}\n", e.what());
+      return kExitUsage;
+    }
   }
 
   std::string error;

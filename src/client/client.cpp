@@ -12,12 +12,12 @@
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <array>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -324,7 +324,8 @@ std::size_t Client::tls_read_some(char* data, std::size_t size) {
   }
   // A server that closes without close_notify has still closed, as it would over TCP;
   // read_line() refuses to take what it left inside a line as a reply.
-  if (ERR_GET_REASON(outcome.code) == SSL_R_UNEXPECTED_EOF_WHILE_READING ||
+  if ((ERR_GET_LIB(outcome.code) == ERR_LIB_SSL &&
+       ERR_GET_REASON(outcome.code) == SSL_R_UNEXPECTED_EOF_WHILE_READING) ||
       (outcome.error == SSL_ERROR_SYSCALL && outcome.code == 0 && outcome.system_error == 0)) {
     return 0;
   }

@@ -133,6 +133,18 @@ std::size_t Codec::max_request_bytes() const {
   return most;
 }
 
+std::string Codec::auth_request(std::string_view password) const {
+  switch (protocol_) {
+    case WireProtocol::kLine:
+      return "auth " + std::string(password) + "\n";
+    case WireProtocol::kResp:
+      return resp_command({"AUTH", password});
+    case WireProtocol::kMemcache:
+      return "";
+  }
+  return "";
+}
+
 WireReply Codec::parse(std::string_view bytes) const {
   switch (protocol_) {
     case WireProtocol::kLine:

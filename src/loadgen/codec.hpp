@@ -65,6 +65,10 @@ class Codec {
   // reply kind that confirms it; empty when nothing is needed.
   std::string_view setup_request() const { return setup_; }
 
+  // The request that logs in with `password` (our `auth`, Redis' AUTH), whose reply is kOk
+  // when the server accepts it; empty for memcached, whose text protocol has none.
+  std::string auth_request(std::string_view password) const;
+
   // Reads the first reply in `bytes`.
   WireReply parse(std::string_view bytes) const;
 

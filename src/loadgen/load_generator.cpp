@@ -1,10 +1,9 @@
 // The connections' coroutines, the per-thread workers and the counter probes. A worker and
 // its connections are touched only by the worker's thread while it runs; the calling
-// thread reads a worker's atomic reply count for progress, and the rest after join().
+// thread reads a worker's atomic reply count for progress, and the rest after join(). TLS
+// and the password are set up before the clock starts; then a connection's loop is the same
+// code over a TLS stream or over the bare socket, chosen once per connection.
 #include "loadgen/load_generator.hpp"
-#include "loadgen/schedule.hpp"
-
-#include <poll.h>
 
 #include <algorithm>
 #include <asio/co_spawn.hpp>
@@ -13,14 +12,21 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/ssl/context.hpp>
+#include <asio/ssl/error.hpp>
+#include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 #include <atomic>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
+
+#include "client/tls_context.hpp"
+#include "loadgen/schedule.hpp"
 
 namespace count {
 namespace {
@@ -49,15 +55,168 @@ void connect_to(tcp::socket& socket, const tcp::resolver::results_type& endpoint
   socket.set_option(tcp::no_delay(true), ec);
 }
 
-// One connection: the socket, its input buffer, and the ring of requests in flight.
-struct Connection {
-  Connection(asio::io_context& io, std::size_t pipeline, std::size_t max_request,
-             std::size_t first_op)
-      : socket(io), input(kInputBytes), sent_at(pipeline), sent_op(pipeline), mix_pos(first_op) {
-    output.reserve(pipeline * max_request);
+using TlsStream = asio::ssl::stream<tcp::socket&>;
+
+// The client context every TLS connection of a run shares, or none for plain TCP. Throws
+// ConnectError when a certificate file cannot be used.
+std::unique_ptr<asio::ssl::context> make_tls_context(const ConnectionSetup& setup) {
+  if (!setup.tls) return nullptr;
+  try {
+    SslContextPtr native = make_client_context(*setup.tls);
+    auto context = std::make_unique<asio::ssl::context>(native.get());
+    static_cast<void>(native.release());  // owned by `context` from here on
+    return context;
+  } catch (const ClientError& e) {
+    throw ConnectError(e.what());
+  }
+}
+
+// A connection's byte stream: the socket, and TLS over it when the run asks for TLS.
+struct Link {
+  Link(asio::io_context& io, asio::ssl::context* tls_context) : socket(io) {
+    if (tls_context != nullptr) {
+      tls.emplace(socket, *tls_context);
+      // Asio lets OpenSSL free a connection's record buffers whenever it goes idle, and take
+      // them again for the next request: keep them, so that no request allocates.
+      SSL_clear_mode(tls->native_handle(), SSL_MODE_RELEASE_BUFFERS);
+    }
   }
 
   tcp::socket socket;
+  std::optional<TlsStream> tls;  // over `socket`
+};
+
+// Why an operation on `ssl` (nullptr: on the bare socket) failed, for people.
+std::string describe(const asio::error_code& ec, SSL* ssl) {
+  if (ec.category() == asio::error::get_ssl_category()) {
+    return tls_failure_reason(static_cast<unsigned long>(ec.value()), ssl, ec.message());
+  }
+  if (ec == asio::error::eof) return "the server closed the connection";
+  if (ec == asio::ssl::error::stream_truncated) {
+    return "the server closed the connection without TLS close_notify";
+  }
+  return ec.message();
+}
+SSL* ssl_of(tcp::socket&) { return nullptr; }
+SSL* ssl_of(TlsStream& stream) { return stream.native_handle(); }
+
+std::string printable(std::string_view bytes) {
+  std::string text;
+  for (const char ch : bytes.substr(0, 80)) {
+    if (ch == '\r')
+      text += "\\r";
+    else if (ch == '\n')
+      text += "\\n";
+    else if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) >= 0x7f)
+      text += '?';
+    else
+      text += ch;
+  }
+  if (bytes.size() > 80) text += "...";
+  return text;
+}
+
+// Sends `request` and reads the one reply to it into `received` (trimmed to that reply).
+// Returns what went wrong, for people, naming the request as `what` ("" for a probe); empty
+// when a reply came.
+template <typename Stream>
+asio::awaitable<std::string> ask(Stream& stream, const ServerAddress& server, const Codec& codec,
+                                 std::string_view request, std::string& received, WireReply& reply,
+                                 std::string_view what = "") {
+  const std::string named = what.empty() ? std::string() : " " + std::string(what);
+  auto [write_error, written] =
+      co_await asio::async_write(stream, asio::buffer(request.data(), request.size()), kAwait);
+  if (write_error) {
+    co_return "cannot send" + named + " to " + server.text() + ": " +
+        describe(write_error, ssl_of(stream));
+  }
+  std::vector<char> chunk(kInputBytes);
+  for (;;) {
+    reply = codec.parse(received);
+    if (reply.kind != WireReply::Kind::kNeedMore) {
+      received.resize(std::min(received.size(), reply.consumed));
+      co_return "";
+    }
+    auto [read_error, got] = co_await stream.async_read_some(asio::buffer(chunk), kAwait);
+    if (read_error) {
+      co_return "no reply" + (what.empty() ? "" : " to" + named) + " from " + server.text() + ": " +
+          describe(read_error, ssl_of(stream));
+    }
+    received.append(chunk.data(), got);
+  }
+}
+
+// Sends the password and checks that the server accepts it. Returns why not; empty when it
+// does.
+template <typename Stream>
+asio::awaitable<std::string> log_in(Stream& stream, const ServerAddress& server, const Codec& codec,
+                                    std::string_view auth_request) {
+  std::string received;
+  WireReply reply;
+  if (std::string failure =
+          co_await ask(stream, server, codec, auth_request, received, reply, "the password");
+      !failure.empty()) {
+    co_return failure;
+  }
+  if (reply.kind == WireReply::Kind::kOk) co_return "";
+  while (!received.empty() && (received.back() == '\n' || received.back() == '\r')) {
+    received.pop_back();
+  }
+  if (reply.kind == WireReply::Kind::kError) {
+    co_return "the server " + server.text() + " refused the password: it answered '" +
+        printable(received) + "'";
+  }
+  co_return "the server " + server.text() + " answered '" + printable(received) +
+      "' to the password instead of accepting or refusing it";
+}
+
+// Makes a connected link ready for requests: the TLS handshake, for the name the server was
+// given by, then the password (when `auth_request` is not empty). Returns why it failed;
+// empty when the link is ready.
+asio::awaitable<std::string> set_up(Link& link, const ServerAddress& server, const Codec& codec,
+                                    std::string_view auth_request) {
+  if (!link.tls) {
+    if (auth_request.empty()) co_return "";
+    co_return co_await log_in(link.socket, server, codec, auth_request);
+  }
+  try {
+    expect_server_name(link.tls->native_handle(), server.host);
+  } catch (const ClientError& e) {
+    co_return e.what();
+  }
+  auto [ec] = co_await link.tls->async_handshake(asio::ssl::stream_base::client, kAwait);
+  if (ec) {
+    co_return "TLS with " + server.text() + " failed: " + describe(ec, link.tls->native_handle());
+  }
+  if (auth_request.empty()) co_return "";
+  co_return co_await log_in(*link.tls, server, codec, auth_request);
+}
+
+// The request that logs in with the run's password; empty when there is none.
+std::string auth_request_of(const Codec& codec, const ConnectionSetup& setup) {
+  return setup.password.empty() ? std::string() : codec.auth_request(setup.password);
+}
+
+// A completion for co_spawn: what a coroutine throws leaves io_context::run().
+void rethrow(const std::exception_ptr& thrown) {
+  if (thrown) std::rethrow_exception(thrown);
+}
+
+// One connection: its link, its input buffer, and the ring of requests in flight.
+struct Connection {
+  Connection(asio::io_context& io, asio::ssl::context* tls_context, const ServerAddress& to,
+             std::size_t pipeline, std::size_t max_request, std::size_t first_op)
+      : link(io, tls_context),
+        server(to),
+        input(kInputBytes),
+        sent_at(pipeline),
+        sent_op(pipeline),
+        mix_pos(first_op) {
+    output.reserve(pipeline * max_request);
+  }
+
+  Link link;
+  const ServerAddress& server;  // owned by the generator's options
   std::vector<char> input;
   std::size_t input_begin = 0;             // first byte not yet parsed
   std::size_t input_end = 0;               // one past the last byte read
@@ -81,18 +240,22 @@ class Worker {
         watchdog_(io_) {}
 
   // Opens connections first_index .. first_index + count - 1 on this worker's context, each
-  // to the next server in turn (`endpoints` holds each server's, in the options' order); the
-  // first request of each starts at a different point of the mix. Throws ConnectError.
+  // to the next server in turn (`endpoints` holds each server's, in the options' order), with
+  // TLS when `tls_context` is given; the first request of each starts at a different point
+  // of the mix. Then sets them all up at once: TLS handshakes, password. Throws ConnectError.
   void open(unsigned count, const std::vector<tcp::resolver::results_type>& endpoints,
-            std::size_t first_index) {
+            std::size_t first_index, asio::ssl::context* tls_context) {
     for (unsigned i = 0; i < count; ++i) {
       const std::size_t index = first_index + i;
       const std::size_t server = index % endpoints.size();
-      auto connection = std::make_unique<Connection>(
-          io_, options_.pipeline, codec_.max_request_bytes(), index * 7919 % mix_.cycle_length());
-      connect_to(connection->socket, endpoints[server], options_.servers[server]);
+      auto connection = std::make_unique<Connection>(io_, tls_context, options_.servers[server],
+                                                     options_.pipeline, codec_.max_request_bytes(),
+                                                     index * 7919 % mix_.cycle_length());
+      connect_to(connection->link.socket, endpoints[server], options_.servers[server]);
       connections_.push_back(std::move(connection));
     }
+    const std::string auth_request = auth_request_of(codec_, options_.setup);
+    if (tls_context != nullptr || !auth_request.empty()) set_up_all(auth_request);
   }
 
   // Runs every connection to its end; on the worker's own thread.
@@ -113,31 +276,77 @@ class Worker {
   Clock::time_point last_reply() const { return last_reply_; }
 
  private:
+  // Runs every connection's set-up on this worker's context, all within the reply timeout.
+  // Throws ConnectError with the first failure.
+  void set_up_all(const std::string& auth_request) {
+    std::string failure;
+    std::size_t pending = connections_.size();
+    bool timed_out = false;
+    asio::steady_timer deadline(io_);
+    for (auto& connection : connections_) {
+      asio::co_spawn(
+          io_,
+          [&, &c = *connection]() -> asio::awaitable<void> {
+            const std::string why = co_await set_up(c.link, c.server, codec_, auth_request);
+            if (failure.empty()) failure = why;
+            if (--pending == 0) deadline.cancel();
+          },
+          rethrow);
+    }
+    deadline.expires_after(options_.reply_timeout);
+    deadline.async_wait([&](const asio::error_code& ec) {
+      if (ec) return;  // every set-up ended first
+      timed_out = true;
+      for (auto& connection : connections_) {
+        asio::error_code ignored;
+        connection->link.socket.close(ignored);
+      }
+    });
+    io_.run();
+    io_.restart();
+    if (timed_out) {
+      throw ConnectError("setting up the connections (TLS handshake, password) took more than " +
+                         std::to_string(options_.reply_timeout.count()) + " ms");
+    }
+    if (!failure.empty()) throw ConnectError(failure);
+  }
+
   asio::awaitable<void> drive(Connection& c) {
+    if (c.link.tls) {
+      co_await exchange(c, *c.link.tls);
+    } else {
+      co_await exchange(c, c.link.socket);
+    }
+    asio::error_code ignored;
+    c.link.socket.close(ignored);
+    if (--active_ == 0) watchdog_.cancel();
+  }
+
+  // Keeps the connection's pipeline full and takes its replies until the run or the stream
+  // ends. `stream` is the link's TLS stream or its bare socket.
+  template <typename Stream>
+  asio::awaitable<void> exchange(Connection& c, Stream& stream) {
     for (;;) {
       fill(c, Clock::now());
       if (!c.output.empty()) {
-        auto [ec, written] = co_await asio::async_write(c.socket, asio::buffer(c.output), kAwait);
+        auto [ec, written] = co_await asio::async_write(stream, asio::buffer(c.output), kAwait);
         if (ec) {
-          broken(c, "write failed: " + ec.message());
+          broken(c, "write failed: " + describe(ec, ssl_of(stream)));
           break;
         }
         c.output.clear();
       }
       if (c.in_flight == 0) break;
-      auto [ec, got] = co_await c.socket.async_read_some(
+      auto [ec, got] = co_await stream.async_read_some(
           asio::buffer(c.input.data() + c.input_end, c.input.size() - c.input_end), kAwait);
       if (ec) {
         broken(c, ec == asio::error::eof ? std::string("the server closed the connection")
-                                         : "read failed: " + ec.message());
+                                         : "read failed: " + describe(ec, ssl_of(stream)));
         break;
       }
       c.input_end += got;
       if (!consume(c, Clock::now())) break;
     }
-    asio::error_code ignored;
-    c.socket.close(ignored);
-    if (--active_ == 0) watchdog_.cancel();
   }
 
   bool may_send(Clock::time_point now) {
@@ -249,22 +458,6 @@ class Worker {
     if (result_.first_problem.empty()) result_.first_problem = problem;
   }
 
-  static std::string printable(std::string_view bytes) {
-    std::string text;
-    for (const char ch : bytes.substr(0, 80)) {
-      if (ch == '\r')
-        text += "\\r";
-      else if (ch == '\n')
-        text += "\\n";
-      else if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) >= 0x7f)
-        text += '?';
-      else
-        text += ch;
-    }
-    if (bytes.size() > 80) text += "...";
-    return text;
-  }
-
   // Gives up on every connection of this worker when no reply has come for the timeout.
   asio::awaitable<void> watch() {
     while (active_ > 0) {
@@ -276,7 +469,7 @@ class Worker {
         note("no reply for " + std::to_string(options_.reply_timeout.count()) + " ms");
         for (auto& connection : connections_) {
           asio::error_code ignored;
-          connection->socket.close(ignored);
+          connection->link.socket.close(ignored);
         }
         break;
       }
@@ -298,34 +491,58 @@ class Worker {
   std::atomic<bool> done_{false};
 };
 
-// One request and its reply on a fresh connection, waiting at most `timeout`.
-WireReply transact(const ServerAddress& server, const Codec& codec, std::string_view request,
-                   std::chrono::milliseconds timeout, std::string& received) {
+// One request and its reply on a fresh connection, set up as `setup` says, all within
+// `timeout`. Throws ConnectError when the connection or its set-up fails, ProbeError when
+// the reply does not come.
+WireReply transact(const ServerAddress& server, const Codec& codec, const ConnectionSetup& setup,
+                   std::string_view request, std::chrono::milliseconds timeout,
+                   std::string& received) {
   asio::io_context io;
-  tcp::socket socket(io);
-  connect_to(socket, resolve(io, server), server);
-  asio::error_code ec;
-  asio::write(socket, asio::buffer(request.data(), request.size()), ec);
-  if (ec) throw ProbeError("cannot send to " + server.text() + ": " + ec.message());
-  socket.non_blocking(true);
-  const auto deadline = Clock::now() + timeout;
-  std::vector<char> chunk(kInputBytes);
-  for (;;) {
-    const WireReply reply = codec.parse(received);
-    if (reply.kind != WireReply::Kind::kNeedMore) {
-      received.resize(std::min(received.size(), reply.consumed));
-      return reply;
-    }
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) throw ProbeError("no reply from " + server.text() + " in time");
-    pollfd wait{socket.native_handle(), POLLIN, 0};
-    ::poll(&wait, 1, static_cast<int>(left.count()));
-    const std::size_t got = socket.read_some(asio::buffer(chunk), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
-    if (ec) throw ProbeError("no reply from " + server.text() + ": " + ec.message());
-    received.append(chunk.data(), got);
+  const std::unique_ptr<asio::ssl::context> tls_context = make_tls_context(setup);
+  Link link(io, tls_context.get());
+  connect_to(link.socket, resolve(io, server), server);
+  const std::string auth_request = auth_request_of(codec, setup);
+  std::string setup_failure;
+  std::string probe_failure;
+  bool set = false;  // the set-up is done: what fails from here on is the probe's
+  bool finished = false;
+  bool timed_out = false;
+  WireReply reply;
+  asio::steady_timer deadline(io);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        setup_failure = co_await set_up(link, server, codec, auth_request);
+        if (setup_failure.empty()) {
+          set = true;
+          // Not a ?: between two co_awaits: GCC 12 miscompiles that.
+          if (link.tls) {
+            probe_failure = co_await ask(*link.tls, server, codec, request, received, reply);
+          } else {
+            probe_failure = co_await ask(link.socket, server, codec, request, received, reply);
+          }
+        }
+        finished = true;
+        deadline.cancel();
+      },
+      rethrow);
+  deadline.expires_after(timeout);
+  deadline.async_wait([&](const asio::error_code& ec) {
+    if (ec || finished) return;
+    timed_out = true;
+    asio::error_code ignored;
+    link.socket.close(ignored);
+  });
+  io.run();
+  if (timed_out && !set) {
+    throw ConnectError("setting up the connection to " + server.text() +
+                       " (TLS handshake, password) took more than " +
+                       std::to_string(timeout.count()) + " ms");
   }
+  if (timed_out) throw ProbeError("no reply from " + server.text() + " in time");
+  if (!setup_failure.empty()) throw ConnectError(setup_failure);
+  if (!probe_failure.empty()) throw ProbeError(probe_failure);
+  return reply;
 }
 
 }  // namespace
@@ -341,9 +558,12 @@ LoadResult LoadGenerator::run(const std::function<void(const Progress&)>& on_pro
 
   Schedule schedule;
   schedule.by_count = options_.requests > 0;
+  // Shared by every TLS connection; outlives the workers, which are destroyed first.
+  std::unique_ptr<asio::ssl::context> tls_context;
   std::vector<std::unique_ptr<Worker>> workers;
   {
     if (options_.servers.empty()) throw ConnectError("no server to connect to");
+    tls_context = make_tls_context(options_.setup);
     asio::io_context resolver_io;
     std::vector<tcp::resolver::results_type> endpoints;
     for (const ServerAddress& server : options_.servers) {
@@ -360,7 +580,7 @@ LoadResult LoadGenerator::run(const std::function<void(const Progress&)>& on_pro
             options_.requests / connections + (index < options_.requests % connections ? 1 : 0);
       }
       workers.push_back(std::make_unique<Worker>(options_, codec_, mix_, schedule, budget));
-      workers.back()->open(share, endpoints, opened);
+      workers.back()->open(share, endpoints, opened, tls_context.get());
       opened += share;
     }
   }
@@ -391,11 +611,11 @@ LoadResult LoadGenerator::run(const std::function<void(const Progress&)>& on_pro
   return total;
 }
 
-void prepare_counter(const ServerAddress& server, const Codec& codec,
+void prepare_counter(const ServerAddress& server, const Codec& codec, const ConnectionSetup& setup,
                      std::chrono::milliseconds timeout) {
   if (codec.setup_request().empty()) return;
   std::string received;
-  const WireReply reply = transact(server, codec, codec.setup_request(), timeout, received);
+  const WireReply reply = transact(server, codec, setup, codec.setup_request(), timeout, received);
   if (reply.kind != WireReply::Kind::kOk) {
     throw ProbeError("creating the key on " + server.text() + " failed: the server answered '" +
                      received + "'");
@@ -403,9 +623,10 @@ void prepare_counter(const ServerAddress& server, const Codec& codec,
 }
 
 std::int64_t read_counter(const ServerAddress& server, const Codec& codec,
-                          std::chrono::milliseconds timeout) {
+                          const ConnectionSetup& setup, std::chrono::milliseconds timeout) {
   std::string received;
-  const WireReply reply = transact(server, codec, codec.request(Op::kGet), timeout, received);
+  const WireReply reply =
+      transact(server, codec, setup, codec.request(Op::kGet), timeout, received);
   if (const auto value = codec.value_of(reply)) return *value;
   while (!received.empty() && (received.back() == '\n' || received.back() == '\r'))
     received.pop_back();

@@ -2,6 +2,7 @@
 // sends each line back reversed), and count-client's password, against a fake server inside
 // the test. Every process started here is stopped by PID; every wait is bounded.
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -229,6 +230,72 @@ TEST(ClientTlsE2E, AReplyThatDoesNotComeTimesOut) {
                                          " timed out waiting for a reply");
   }
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
+// A TLS server inside the test for one connection: reads one line, sends `reply` (a line cut
+// short), and ends with close_notify or, when `clean` is false, by closing the socket alone.
+class CuttingTlsServer {
+ public:
+  CuttingTlsServer(std::string reply, bool clean) : reply_(std::move(reply)), clean_(clean) {
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~CuttingTlsServer() { thread_.join(); }
+  CuttingTlsServer(const CuttingTlsServer&) = delete;
+  CuttingTlsServer& operator=(const CuttingTlsServer&) = delete;
+  std::uint16_t port() const { return listener_.port(); }
+
+ private:
+  void serve() {
+    pollfd waiting{listener_.fd(), POLLIN, 0};
+    if (::poll(&waiting, 1, 10000) <= 0) return;
+    const int connection = ::accept(listener_.fd(), nullptr, nullptr);
+    if (connection < 0) return;
+    timeval bound{10, 0};  // no read below waits longer
+    ::setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof bound);
+    SSL_CTX* context = SSL_CTX_new(TLS_server_method());
+    SSL_CTX_use_certificate_chain_file(context, test_certificates().server_cert.c_str());
+    SSL_CTX_use_PrivateKey_file(context, test_certificates().server_key.c_str(), SSL_FILETYPE_PEM);
+    SSL* ssl = SSL_new(context);
+    SSL_set_fd(ssl, connection);
+    char line[256];
+    std::size_t got = 0;
+    if (SSL_accept(ssl) == 1 && SSL_read_ex(ssl, line, sizeof line, &got) == 1) {
+      std::size_t written = 0;
+      SSL_write_ex(ssl, reply_.data(), reply_.size(), &written);
+      if (clean_) SSL_shutdown(ssl);
+    }
+    SSL_free(ssl);
+    SSL_CTX_free(context);
+    ::close(connection);
+  }
+
+  std::string reply_;
+  bool clean_;
+  LoopbackListener listener_{4};
+  std::thread thread_;
+};
+
+TEST(ClientTlsE2E, AReplyCutWithoutCloseNotifyIsNotTakenForAReply) {
+  CuttingTlsServer server("val 1\nval 12", /*clean=*/false);
+  Client client = connect_tls(server.port(), trusting(test_certificates().ca));
+  client.send_line("get");
+  EXPECT_EQ(client.read_line(), "val 1");
+  try {
+    const std::optional<std::string> cut = client.read_line();
+    ADD_FAILURE() << "took '" << cut.value_or("(end)") << "' for a reply";
+  } catch (const ClientError& e) {
+    EXPECT_EQ(std::string(e.what()), "connection to 127.0.0.1:" + std::to_string(server.port()) +
+                                         " ended inside a reply, without TLS close_notify");
+  }
+}
+
+TEST(ClientTlsE2E, ALastLineEndedByCloseNotifyIsReturnedAsOverTcp) {
+  CuttingTlsServer server("val 1\nval 12", /*clean=*/true);
+  Client client = connect_tls(server.port(), trusting(test_certificates().ca));
+  client.send_line("get");
+  EXPECT_EQ(client.read_line(), "val 1");
+  EXPECT_EQ(client.read_line(), "val 12");
+  EXPECT_EQ(client.read_line(), std::nullopt);
 }
 
 TEST(ClientTlsE2E, OneThreadSendsWhileAnotherReads) {

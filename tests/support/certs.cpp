@@ -101,7 +101,7 @@ authorityKeyIdentifier = keyid
 
 class Maker {
  public:
-  explicit Maker(const std::filesystem::path& dir) : dir_(dir), program_(openssl_program()) {
+  explicit Maker(std::filesystem::path dir) : dir_(std::move(dir)), program_(openssl_program()) {
     std::filesystem::create_directories(dir_ / "issued");
     std::string config = kConfig;
     for (std::size_t at = config.find("{dir}"); at != std::string::npos;
@@ -118,14 +118,14 @@ class Maker {
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
 
   std::string key(const std::string& name) {
-    const std::string file = path(name + ".key");
+    std::string file = path(name + ".key");
     openssl({"genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", file});
     return file;
   }
 
   // A self-signed CA certificate; its key is `name`.key.
   std::string ca(const std::string& name, const std::string& common_name) {
-    const std::string file = path(name + ".pem");
+    std::string file = path(name + ".pem");
     openssl({"req", "-config", path("openssl.cnf"), "-x509", "-new", "-key", key(name), "-subj",
              "/CN=" + common_name, "-days", "30", "-extensions", "ca_extensions", "-out", file});
     return file;
@@ -138,7 +138,7 @@ class Maker {
                     std::chrono::system_clock::time_point from,
                     std::chrono::system_clock::time_point until) {
     const std::string request = path(name + ".csr");
-    const std::string file = path(name + ".pem");
+    std::string file = path(name + ".pem");
     openssl({"req", "-config", path("openssl.cnf"), "-new", "-key", key_file, "-subj",
              "/CN=count test " + name, "-out", request});
     openssl({"ca",

@@ -310,6 +310,18 @@ TEST(Codec, RespUnknownTypesAndBadBulkFramingAreBroken) {
   EXPECT_EQ(codec.parse("\r\n").kind, K::kBroken);
 }
 
+TEST(Codec, AuthRequestsLogInAsEachServerExpects) {
+  const Codec line = make_codec(WireProtocol::kLine, "incr", 1);
+  EXPECT_EQ(line.auth_request("s3cret!"), "auth s3cret!\n");
+  EXPECT_EQ(line.parse("ok\n").kind, K::kOk);
+  EXPECT_EQ(line.parse("err\n").kind, K::kError);
+  const Codec resp = make_codec(WireProtocol::kResp, "incr", 1);
+  EXPECT_EQ(resp.auth_request("s3cret!"), "*2\r\n$4\r\nAUTH\r\n$7\r\ns3cret!\r\n");
+  EXPECT_EQ(resp.parse("+OK\r\n").kind, K::kOk);
+  EXPECT_EQ(resp.parse("-WRONGPASS invalid username-password pair\r\n").kind, K::kError);
+  EXPECT_EQ(make_codec(WireProtocol::kMemcache, "incr", 1).auth_request("s3cret!"), "");
+}
+
 TEST(Codec, MemcacheRequestsUseIncrAndSetTheKeyFirst) {
   const Codec codec = make_codec(WireProtocol::kMemcache, "incr:add:get=1:1:1", 5);
   EXPECT_EQ(codec.request(Op::kIncr), "incr counter 1\r\n");

@@ -48,6 +48,7 @@ TEST(TestCertificates, EveryFileExistsAtAnAbsolutePath) {
 TEST(TestCertificates, AreMadeOnceEvenWhenAskedFromSeveralThreads) {
   std::vector<const TestCertificates*> seen(4);
   std::vector<std::thread> threads;
+  threads.reserve(seen.size());
   for (auto& slot : seen) threads.emplace_back([&slot] { slot = &test_certificates(); });
   for (auto& thread : threads) thread.join();
   for (const TestCertificates* each : seen) EXPECT_EQ(each, &test_certificates());
