@@ -50,7 +50,7 @@ Transport::Result Transport::read_some(std::span<char> into) {
     failure_ = ec.message();
     return {Status::kFailed};
   }
-  ERR_clear_error();
+  // OpenSSL's error queue is empty here: every failure below takes what it queued.
   std::size_t n = 0;
   const int ret = SSL_read_ex(ssl_, into.data(), into.size(), &n);
   return tls_result(ret, n);
@@ -65,7 +65,6 @@ Transport::Result Transport::write_some(std::string_view bytes) {
     failure_ = ec.message();
     return {Status::kFailed};
   }
-  ERR_clear_error();
   std::size_t n = 0;
   const int ret = SSL_write_ex(ssl_, bytes.data(), bytes.size(), &n);
   return tls_result(ret, n);
