@@ -181,6 +181,7 @@ struct MetricsEndpoint::Impl {
     Impl& owner;  // outlives every connection: its thread ends only once they are gone
     asio::ip::tcp::socket socket;
     asio::steady_timer deadline;
+    std::array<char, kReadChunk> chunk{};  // what each read brings
   };
 
   Impl(MetricsEndpointOptions options_in, std::function<std::string()> render_in)
@@ -292,8 +293,8 @@ void MetricsEndpoint::Impl::refuse(int fd) {
 
 asio::awaitable<void> MetricsEndpoint::Impl::serve(std::shared_ptr<Connection> connection) {
   asio::ip::tcp::socket& socket = connection->socket;
+  std::array<char, kReadChunk>& chunk = connection->chunk;
   std::string request;
-  std::array<char, kReadChunk> chunk{};
   Response response;
   for (;;) {
     const RequestHead head = parse_head(request);
