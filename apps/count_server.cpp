@@ -10,11 +10,13 @@
 #include <cstdlib>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <thread>
 
 #include "log/log.hpp"
+#include "metrics/http_endpoint.hpp"
 #include "net/server.hpp"
 #include "net/signals.hpp"
 #include "net/tls.hpp"
@@ -143,6 +145,10 @@ int main(int argc, char** argv) {
                  "Close a TLS connection whose handshake takes longer, in seconds")
       ->check(CLI::Range(1U, 3600U))
       ->capture_default_str();
+  std::string metrics_address;
+  app.add_option("--metrics", metrics_address,
+                 "Serve Prometheus metrics over HTTP at http://ADDRESS:PORT/metrics (e.g. "
+                 "127.0.0.1:9464; [::1]:9464; PORT 0: any free port)");
   std::string log_level = "info";
   app.add_option("--log-level", log_level,
                  "Least important lines logged: debug, info, warning (rejected clients), error")
@@ -180,6 +186,30 @@ int main(int argc, char** argv) {
     count::log(count::LogLevel::kError, "--bind {}: not an IPv4 or IPv6 address (see --help)",
                options.bind_address);
     return kExitUsage;
+  }
+  count::MetricsEndpointOptions metrics_options;
+  if (!metrics_address.empty()) {
+    const std::size_t colon = metrics_address.rfind(':');
+    std::string host = colon == std::string::npos ? "" : metrics_address.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    }
+    const std::string port = colon == std::string::npos ? "" : metrics_address.substr(colon + 1);
+    unsigned long port_number = 0;
+    asio::error_code bad;
+    asio::ip::make_address(host, bad);
+    const bool port_ok = !port.empty() && port.size() <= 5 &&
+                         port.find_first_not_of("0123456789") == std::string::npos &&
+                         (port_number = std::stoul(port)) <= 65535;
+    if (bad || !port_ok) {
+      count::log(count::LogLevel::kError,
+                 "--metrics {}: not ADDRESS:PORT (an IPv4 or [IPv6] address and a port) (see "
+                 "--help)",
+                 metrics_address);
+      return kExitUsage;
+    }
+    metrics_options.address = host;
+    metrics_options.port = static_cast<std::uint16_t>(port_number);
   }
   if (!password_file.empty()) {
     try {
@@ -267,6 +297,16 @@ int main(int argc, char** argv) {
 
   try {
     count::Server server(options, std::move(store));
+    // Declared after the server, so destroyed before it: no scrape outlives what it reads.
+    std::optional<count::MetricsEndpoint> metrics;
+    if (!metrics_address.empty()) {
+      metrics.emplace(metrics_options, [&server] { return server.metrics_text(); });
+      count::log(count::LogLevel::kInfo, "metrics on http://{}:{}/metrics",
+                 metrics_options.address.find(':') == std::string::npos
+                     ? metrics_options.address
+                     : fmt::format("[{}]", metrics_options.address),
+                 metrics->local_port());
+    }
     const std::string host =
         bind_address.is_v6() ? fmt::format("[{}]", options.bind_address) : options.bind_address;
     std::string listening;

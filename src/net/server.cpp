@@ -406,12 +406,18 @@ std::string Server::metrics_text() const {
              "Requests answered, by command (none: no known command word) and by reply.");
   for (std::size_t row = 0; row <= commands.size() && row < kMaxCommandRows; ++row) {
     const std::string_view command = row == 0 ? "none" : commands[row - 1].name;
+    // The replies a command can get: err, and its own (only err for no command).
+    const std::string_view own = row == 0            ? "err"
+                                 : command == "get"  ? "val"
+                                 : command == "quit" ? "quit"
+                                                     : "ok";
     for (std::size_t kind = 0; kind < kReplyKinds; ++kind) {
+      const std::uint64_t count =
+          sum([&](const LoopMetrics& m) -> const MetricCounter& { return m.requests[row][kind]; });
+      if (count == 0 && kReplyNames[kind] != "err" && kReplyNames[kind] != own) continue;
       const std::array<Label, 2> labels{Label{"command", command},
                                         Label{"reply", kReplyNames[kind]}};
-      out.sample(
-          "count_server_requests_total", labels,
-          sum([&](const LoopMetrics& m) -> const MetricCounter& { return m.requests[row][kind]; }));
+      out.sample("count_server_requests_total", labels, count);
     }
   }
   out.family("count_server_errors_total", "counter", "Replies err, by cause.");
