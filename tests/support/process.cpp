@@ -151,6 +151,7 @@ void ServerProcess::start() {
   static const std::regex kListening(R"(count-server: info: listening [^\n]*\n)");
   static const std::regex kPlain(R"(^count-server: info: listening on 127\.0\.0\.1:(\d+))");
   static const std::regex kTls(R"(with TLS on 127\.0\.0\.1:(\d+))");
+  static const std::regex kMetrics(R"(metrics on http://127\.0\.0\.1:(\d+)/metrics)");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < deadline) {
     std::smatch match;
@@ -163,6 +164,9 @@ void ServerProcess::start() {
       tls_port_ = std::regex_search(line, match, kTls)
                       ? static_cast<std::uint16_t>(std::stoi(match[1].str()))
                       : 0;
+      metrics_port_ = std::regex_search(text, match, kMetrics)
+                          ? static_cast<std::uint16_t>(std::stoi(match[1].str()))
+                          : 0;
       return;
     }
     int status = 0;

@@ -73,8 +73,9 @@ class ServerProcess {
   // The data file it was given, by the caller or by this object; empty with --in-memory.
   const std::filesystem::path& data_path() const { return data_path_; }
 
-  std::uint16_t port() const { return port_; }          // 0 with --no-plain
-  std::uint16_t tls_port() const { return tls_port_; }  // 0 without --tls-port
+  std::uint16_t port() const { return port_; }                  // 0 with --no-plain
+  std::uint16_t tls_port() const { return tls_port_; }          // 0 without --tls-port
+  std::uint16_t metrics_port() const { return metrics_port_; }  // 0 without --metrics
   pid_t pid() const { return pid_; }
 
   // A client connected to it, replies waited for 10 s at most.
@@ -105,6 +106,7 @@ class ServerProcess {
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
   std::uint16_t tls_port_ = 0;
+  std::uint16_t metrics_port_ = 0;
 };
 
 struct RunResult {
