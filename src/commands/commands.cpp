@@ -56,12 +56,12 @@ constexpr std::array kCommands{
     CommandSpec{"quit", 0, true, handle_quit},  CommandSpec{"auth", 1, true, handle_auth},
 };
 
-constexpr char to_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
-
+// Command names are lower-case ASCII letters. For such a letter n, (c | 0x20) == n holds
+// exactly when c is n or its upper case: the one bit that differs between them.
 bool equals_ignoring_case(std::string_view word, std::string_view lower_name) {
   if (word.size() != lower_name.size()) return false;
   for (std::size_t i = 0; i < word.size(); ++i) {
-    if (to_lower(word[i]) != lower_name[i]) return false;
+    if ((word[i] | 0x20) != lower_name[i]) return false;
   }
   return true;
 }
@@ -79,23 +79,23 @@ const CommandSpec* find_command(std::string_view name) {
 
 Reply execute(const Request& request, Store& store, ConnectionState& connection) {
   const CommandSpec* spec = find_command(request.name);
-  if (spec == nullptr) return Reply::err(ErrCause::kUnknownCommand);
-  Reply reply;
-  if (spec->arg_count != request.arg_count) {
-    reply = Reply::err(ErrCause::kBadArgument);
-  } else if (!spec->before_auth && connection.password != nullptr && !connection.authenticated) {
-    ++connection.refused_before_auth;
-    reply = Reply::err(ErrCause::kNotAuthenticated);
-  } else {
-    reply = spec->handler(request, store, connection);
+  if (spec == nullptr) {
+    connection.last_command = 0;
+    return Reply::err(ErrCause::kUnknownCommand);
   }
-  reply.command = static_cast<std::uint8_t>(spec - kCommands.data() + 1);
-  return reply;
+  connection.last_command = static_cast<std::uint8_t>(spec - kCommands.data() + 1);
+  if (spec->arg_count != request.arg_count) return Reply::err(ErrCause::kBadArgument);
+  if (!spec->before_auth && connection.password != nullptr && !connection.authenticated) {
+    ++connection.refused_before_auth;
+    return Reply::err(ErrCause::kNotAuthenticated);
+  }
+  return spec->handler(request, store, connection);  // built in place: no copy of a Reply
 }
 
 Reply execute_line(std::string_view line, Store& store, ConnectionState& connection) {
   const ParsedRequest parsed = parse_request(line);
   if (parsed.ok()) return execute(parsed.request, store, connection);
+  connection.last_command = 0;
   return Reply::err(parsed.status == ParseStatus::kNotPrintable ? ErrCause::kNotPrintable
                                                                 : ErrCause::kUnknownCommand);
 }

@@ -21,6 +21,9 @@ struct ConnectionState {
   bool authenticated = false;             // stays true until the connection ends
   std::uint64_t wrong_passwords = 0;      // `auth` requests with a wrong password so far
   std::uint64_t refused_before_auth = 0;  // other requests refused for want of `auth`
+  // The command of the last request executed: 1 + its row in the table, 0 for none (for the
+  // metrics, which count requests by command).
+  std::uint8_t last_command = 0;
 };
 
 using Handler = Reply (*)(const Request& request, Store& store, ConnectionState& connection);

@@ -46,22 +46,11 @@ struct alignas(64) LoopMetrics {
 
   // Counts one reply that leaves (kLater: the one decided), for the request's command row.
   void count(const Reply& reply, std::uint8_t command) {
-    const Reply& final = reply.decided();
-    requests[command < kMaxCommandRows ? command : 0][kind_index(final.kind)].add();
+    const Reply& final = reply.kind == Reply::Kind::kLater ? reply.decided() : reply;
+    // ok, val, err and quit are the first four kinds, in the order of kReplyKinds.
+    requests[command < kMaxCommandRows ? command : 0][static_cast<std::size_t>(final.kind) & 3]
+        .add();
     if (final.kind == Reply::Kind::kErr) errors[static_cast<std::size_t>(final.cause)].add();
-  }
-
-  static std::size_t kind_index(Reply::Kind kind) {
-    switch (kind) {
-      case Reply::Kind::kOk:
-        return 0;
-      case Reply::Kind::kVal:
-        return 1;
-      case Reply::Kind::kErr:
-        return 2;
-      default:
-        return 3;  // quit
-    }
   }
 };
 

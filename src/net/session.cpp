@@ -194,10 +194,11 @@ void Session::serve(std::string_view bytes) {
         Reply reply = event == LineSplitter::Event::kLine ? execute_line(line, store_, connection_)
                                                           : Reply::err(ErrCause::kLineTooLong);
         if (reply.kind == Reply::Kind::kLater) {
+          reply.command = connection_.last_command;
           hold_late_reply(std::move(reply), replies, seq);
           return true;
         }
-        metrics.count(reply, reply.command);
+        metrics.count(reply, event == LineSplitter::Event::kLine ? connection_.last_command : 0);
         append_reply(reply, replies);
         seq = std::max(seq, reply.seq);
         quit_ = reply.kind == Reply::Kind::kQuit;
@@ -238,8 +239,11 @@ void Session::serve_end_of_stream() {
   Seq seq = 0;
   splitter_.finish([&](LineSplitter::Event /*event*/, std::string_view line) {
     Reply reply = execute_line(line, store_, connection_);
-    if (reply.kind == Reply::Kind::kLater) return hold_late_reply(std::move(reply), replies, seq);
-    loop_.metrics().count(reply, reply.command);
+    if (reply.kind == Reply::Kind::kLater) {
+      reply.command = connection_.last_command;
+      return hold_late_reply(std::move(reply), replies, seq);
+    }
+    loop_.metrics().count(reply, connection_.last_command);
     append_reply(reply, replies);
     seq = std::max(seq, reply.seq);
     quit_ = reply.kind == Reply::Kind::kQuit;

@@ -39,12 +39,13 @@ struct Reply {
   // kLater: the store decides the reply after the request was served (see LateReplies);
   // it is one of the four others by the time it may leave. Its seq is still the request's
   // place in the store's order.
+  // The first four in this order: the metrics index by it.
   enum class Kind { kOk, kVal, kErr, kQuit, kLater };
 
   Kind kind = Kind::kErr;
   ErrCause cause = ErrCause::kNone;  // for kErr
-  // Which command it answers, for the metrics: 1 + its row in the command table; 0 for a
-  // request that names none.
+  // Which command a kLater reply answers, for the metrics once it is decided: 1 + its row in
+  // the command table; 0 for a request that names none.
   std::uint8_t command = 0;
   std::int64_t value = 0;  // for kVal; for kLater, the reply's index in `later`
   Seq seq = 0;

@@ -150,6 +150,15 @@ TEST(CommandTable, EveryCommandIsFoundByNameInAnyCase) {
     EXPECT_EQ(find_command(upper), &spec);
   }
   EXPECT_EQ(find_command("nope"), nullptr);
+  // The case-insensitive match relies on names of lower-case letters only.
+  for (const CommandSpec& spec : command_table()) {
+    for (const char c : spec.name) EXPECT_TRUE(c >= 'a' && c <= 'z') << spec.name;
+  }
+  // Bytes that differ from a letter by the case bit only when they are its other case.
+  EXPECT_EQ(find_command("g\x05t"), nullptr);
+  EXPECT_EQ(find_command("GeT"), find_command("get"));
+  EXPECT_EQ(find_command("qu\x09t"), nullptr);
+  EXPECT_EQ(find_command("\x07et"), nullptr);
   EXPECT_EQ(command_table().size(), 6U);
 }
 
