@@ -258,3 +258,46 @@ TEST(TlsE2E, PasswordAndTlsTogether) {
 
 }  // namespace
 }  // namespace count::test
+
+namespace count::test {
+namespace {
+
+// The project's own clients against the server's TLS port and password.
+TEST(TlsE2E, CountClientAndCountBenchSpeakTlsAndAuthenticate) {
+  TempDir dir;
+  write_file(dir.path() / "password", "s3cret\n");
+  write_file(dir.path() / "wrong", "guess\n");
+  const std::string password = (dir.path() / "password").string();
+  const TestCertificates& certs = test_certificates();
+  ServerProcess server(good_server({"--password-file", password, "--no-plain"}));
+  const std::string port = std::to_string(server.tls_port());
+
+  const RunResult one = run({binary("count-client"), "-p", port, "--cacert", certs.ca,
+                             "--password-file", password, "add", "5"});
+  EXPECT_EQ(one.status, 0) << one.err;
+  EXPECT_EQ(one.out, "ok\n");
+  const RunResult piped =
+      run({binary("count-client"), "-p", port, "--cacert", certs.ca, "--password-file", password},
+          "incr\nget\n");
+  EXPECT_EQ(piped.status, 0) << piped.err;
+  EXPECT_EQ(piped.out, "ok\nval 6\n");
+  const RunResult refused = run({binary("count-client"), "-p", port, "--cacert", certs.ca,
+                                 "--password-file", (dir.path() / "wrong").string(), "get"});
+  EXPECT_EQ(refused.status, 2);
+  EXPECT_NE(refused.err.find("refused the password"), std::string::npos) << refused.err;
+  const RunResult untrusting = run({binary("count-client"), "-p", port, "--cacert", certs.other_ca,
+                                    "--password-file", password, "get"});
+  EXPECT_EQ(untrusting.status, 2);
+  EXPECT_NE(untrusting.err.find("certificate verify failed"), std::string::npos) << untrusting.err;
+
+  const RunResult bench =
+      run({binary("count-bench"), "-p", port, "--tls", "--cacert", certs.ca, "--password-file",
+           password, "-c", "8", "-P", "4", "-n", "4000", "--json"});
+  EXPECT_EQ(bench.status, 0) << bench.err;
+  EXPECT_NE(bench.out.find("\"tls\":true"), std::string::npos) << bench.out;
+  EXPECT_NE(bench.out.find("\"passed\":true"), std::string::npos) << bench.out;
+  EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
+}
+
+}  // namespace
+}  // namespace count::test
