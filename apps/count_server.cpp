@@ -18,6 +18,7 @@
 #include "log/log.hpp"
 #include "metrics/http_endpoint.hpp"
 #include "net/server.hpp"
+#include "net/service_notify.hpp"
 #include "net/signals.hpp"
 #include "net/tls.hpp"
 #include "protocol/password.hpp"
@@ -326,6 +327,7 @@ int main(int argc, char** argv) {
                options.idle_timeout.count() > 0 ? fmt::format("{} s", options.idle_timeout.count())
                                                 : std::string("off"),
                options.password.empty() ? "no password" : "password required");
+    count::notify_ready(listening);  // systemd (Type=notify): it accepts connections now
     const bool closed = server.run(signals);
     if (etcd != nullptr) {
       // How much the combining carried: requests per transaction is the factor over a

@@ -28,6 +28,7 @@
 #include "commands/commands.hpp"
 #include "log/log.hpp"
 #include "metrics/metrics.hpp"
+#include "net/service_notify.hpp"
 #include "net/session.hpp"
 
 namespace count {
@@ -205,6 +206,8 @@ bool Server::run(ServerSignals& signals) {
   while (!stop_signalled() && !stop_requested_.load()) {
     wait_for_event(signals, std::chrono::milliseconds(-1));
   }
+
+  notify_stopping();  // systemd: the stop has begun
 
   // Stop accepting first, then let every session finish what it has received.
   asio::post(loops_.at(0).context(), [this] {
