@@ -203,8 +203,26 @@ bool Server::run(ServerSignals& signals) {
     return stop;
   };
 
+  // At --log-level debug, a line every 10 seconds says what the server did meanwhile.
+  constexpr std::chrono::seconds kDebugInterval{10};
+  Activity last = activity();
+  auto next_debug_line = std::chrono::steady_clock::now() + kDebugInterval;
   while (!stop_signalled() && !stop_requested_.load()) {
-    wait_for_event(signals, std::chrono::milliseconds(-1));
+    if (!log_enabled(LogLevel::kDebug)) {
+      wait_for_event(signals, std::chrono::milliseconds(-1));
+      continue;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= next_debug_line) {
+      const Activity current = activity();
+      log(LogLevel::kDebug,
+          "in the last {} s: {} requests ({} err), {} connections accepted, {} refused; {} open",
+          kDebugInterval.count(), current.requests - last.requests, current.errors - last.errors,
+          current.accepted - last.accepted, current.refused - last.refused, current.open);
+      last = current;
+      next_debug_line = now + kDebugInterval;
+    }
+    wait_for_event(signals, std::chrono::ceil<std::chrono::milliseconds>(next_debug_line - now));
   }
 
   notify_stopping();  // systemd: the stop has begun
@@ -395,6 +413,21 @@ std::string_view close_cause_name(CloseCause cause) {
 }
 
 }  // namespace
+
+Server::Activity Server::activity() const {
+  Activity totals;
+  for (std::size_t i = 0; i < loops_.size(); ++i) {
+    const LoopMetrics& m = loops_.at(i).metrics();
+    for (const auto& row : m.requests) {
+      for (const MetricCounter& counter : row) totals.requests += counter.get();
+    }
+    for (const MetricCounter& counter : m.errors) totals.errors += counter.get();
+    totals.accepted += m.accepted.get();
+    totals.refused += m.refused.get();
+  }
+  totals.open = connections_.load(std::memory_order_relaxed);
+  return totals;
+}
 
 std::string Server::metrics_text() const {
   // Sum every loop's counters; each is read once, relaxed: a scrape is a moment, not a lock.

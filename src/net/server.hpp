@@ -78,6 +78,16 @@ class Server {
   void wait_for_event(const ServerSignals& signals, std::chrono::milliseconds timeout) const;
   void wake() const;
 
+  // Totals so far, for the debug log's periodic line.
+  struct Activity {
+    std::uint64_t requests = 0;
+    std::uint64_t errors = 0;
+    std::uint64_t accepted = 0;
+    std::uint64_t refused = 0;
+    std::size_t open = 0;
+  };
+  Activity activity() const;
+
   ServerOptions options_;
   RejectionLog rejections_;
   SessionPolicy policy_;

@@ -287,3 +287,34 @@ TEST(RejectionLogE2E, AFloodOfBadClientsIsLoggedOncePerCauseAndCounted) {
 
 }  // namespace
 }  // namespace count::test
+
+namespace count::test {
+namespace {
+
+// Every line has its level, and --log-level drops the ones below it.
+TEST(LogE2E, EachLineHasItsLevelAndLogLevelFiltersThem) {
+  const LoopbackListener taken;  // the server cannot listen: it logs, then exits 1
+  const std::string port = std::to_string(taken.port());
+  TempDir dir;
+  const std::string data = (dir.path() / "count.data").string();
+  const RunResult info =
+      run({binary("count-server"), "--bind", "127.0.0.1", "--port", port, "--data", data});
+  EXPECT_EQ(info.status, 1);
+  EXPECT_NE(info.err.find("count-server: info: created data file"), std::string::npos) << info.err;
+  EXPECT_NE(info.err.find("count-server: error: cannot listen on 127.0.0.1:" + port),
+            std::string::npos)
+      << info.err;
+  for (const char* level : {"warning", "error"}) {
+    const RunResult quiet = run({binary("count-server"), "--bind", "127.0.0.1", "--port", port,
+                                 "--data", (dir.path() / level).string(), "--log-level", level});
+    EXPECT_EQ(quiet.status, 1);
+    EXPECT_EQ(quiet.err.find("info:"), std::string::npos) << quiet.err;
+    EXPECT_NE(quiet.err.find("count-server: error: cannot listen"), std::string::npos) << quiet.err;
+  }
+  const RunResult bad = run({binary("count-server"), "--log-level", "loud"});
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.err.find("--log-level"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+}  // namespace count::test
