@@ -97,6 +97,8 @@ TEST(MetricsE2E, EveryCounterEqualsWhatWasSent) {
   EXPECT_TRUE(closed_by_peer(a));
 
   ASSERT_TRUE(reaches(server, R"(count_server_connections_closed_total{cause="quit"})", 1));
+  // The connection leaves the open count a moment after it is counted as closed.
+  ASSERT_TRUE(reaches(server, "count_server_connections_open", 2));
   const std::string page = scrape(server);
   EXPECT_EQ(promtool_check_metrics(page), "") << page;
   const std::vector<std::pair<std::string, double>> expected{
