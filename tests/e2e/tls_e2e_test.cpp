@@ -190,10 +190,10 @@ TEST(TlsE2E, AHandshakeCutInTheMiddleCostsOnlyItsConnection) {
 
 TEST(TlsE2E, AStalledHandshakeIsClosedAfterTheTimeoutAndBlocksNobody) {
   ServerProcess server(good_server({"--handshake-timeout", "1"}));
+  const auto start = steady_clock::now();   // before the connections whose clocks start with them
   Client silent = raw(server.tls_port());   // connects and sends nothing
   Client halfway = raw(server.tls_port());  // stops in the middle of its hello
   halfway.send(kPartialHello);
-  const auto start = steady_clock::now();
   // Meanwhile, on the same loops, others are served at once.
   Client secure = tls_client(server, trusting(test_certificates().ca));
   EXPECT_EQ(secure.call("incr"), "ok");
