@@ -11,6 +11,8 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -86,10 +88,40 @@ bool write_all(int fd, std::string_view bytes) {
 
 // Standard input goes to the server as it is, pipelined, while the replies come back on
 // this thread: reading and writing at once, so that neither side's buffers fill up.
-int run_pipe(count::Client& client) {
+//
+// The sender is detached (it may be blocked on a standard input that never ends), so what it
+// shares with this thread lives as long as either needs it, and it touches the connection
+// only under `mutex` and only while `connection_open`: once the replies are in, this thread
+// closes that door before the connection goes away.
+struct PipeShared {
+  std::mutex mutex;
+  bool connection_open = true;  // guarded by mutex
   std::atomic<std::size_t> requests{0};
   std::atomic<bool> input_done{false};
-  std::thread sender([&] {
+
+  // From here on the sender leaves the connection alone; if it is using it now (a last send,
+  // the half-close, TLS's close_notify), this waits for it to finish.
+  void close_connection_to_sender() {
+    const std::lock_guard lock(mutex);
+    connection_open = false;
+  }
+};
+
+// Closes the door on every way out of run_pipe, before the connection goes away.
+class SenderDoor {
+ public:
+  explicit SenderDoor(PipeShared& shared) : shared_(shared) {}
+  ~SenderDoor() { shared_.close_connection_to_sender(); }
+  SenderDoor(const SenderDoor&) = delete;
+  SenderDoor& operator=(const SenderDoor&) = delete;
+
+ private:
+  PipeShared& shared_;
+};
+
+int run_pipe(count::Client& client) {
+  auto shared = std::make_shared<PipeShared>();
+  std::thread sender([shared, &client] {
     std::array<char, 64 * 1024> chunk{};
     std::size_t lines = 0;
     bool mid_line = false;
@@ -100,20 +132,25 @@ int run_pipe(count::Client& client) {
       const std::string_view bytes(chunk.data(), static_cast<std::size_t>(n));
       for (const char c : bytes) lines += c == '\n' ? 1 : 0;
       mid_line = bytes.back() != '\n';
+      const std::lock_guard lock(shared->mutex);
+      if (!shared->connection_open) return;
       try {
         client.send(bytes);
       } catch (const count::ClientError&) {
         break;  // the server closed (after a quit, or it went away): the reader tells which
       }
     }
-    requests.store(lines + (mid_line ? 1 : 0));
-    input_done.store(true);
+    shared->requests.store(lines + (mid_line ? 1 : 0));
+    shared->input_done.store(true);
+    const std::lock_guard lock(shared->mutex);
+    if (!shared->connection_open) return;
     try {
       client.shutdown_send();
     } catch (const count::ClientError&) {
     }
   });
-  sender.detach();  // it may be blocked on a standard input that never ends
+  sender.detach();
+  const SenderDoor door(*shared);
 
   ReplyTally tally;
   std::array<char, 64 * 1024> chunk{};
@@ -130,8 +167,9 @@ int run_pipe(count::Client& client) {
     tally.take(bytes);
     if (!write_all(STDOUT_FILENO, bytes)) return kExitNoServer;
   }
-  const bool complete =
-      tally.last_was_quit() || (input_done.load() && tally.replies() == requests.load());
+  shared->close_connection_to_sender();  // so that input_done is final, if the input ended
+  const bool complete = tally.last_was_quit() ||
+                        (shared->input_done.load() && tally.replies() == shared->requests.load());
   if (!complete) {
     fmt::print(stderr, "count-client: connection to {} closed before every reply arrived\n",
                client.peer());
