@@ -2,17 +2,18 @@
 // TCP or TLS, after `auth` when there is a password. Exit status: 0 when every reply is ok,
 // val or quit; 1 when a reply is err; 2 when the server cannot be reached, the connection
 // drops before every reply arrived, or the password is refused.
+#include <fcntl.h>
 #include <fmt/core.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <array>
-#include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <cstdlib>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -86,71 +87,88 @@ bool write_all(int fd, std::string_view bytes) {
   return true;
 }
 
-// Standard input goes to the server as it is, pipelined, while the replies come back on
-// this thread: reading and writing at once, so that neither side's buffers fill up.
-//
-// The sender is detached (it may be blocked on a standard input that never ends), so what it
-// shares with this thread lives as long as either needs it, and it touches the connection
-// only under `mutex` and only while `connection_open`: once the replies are in, this thread
-// closes that door before the connection goes away.
-struct PipeShared {
-  std::mutex mutex;
-  bool connection_open = true;  // guarded by mutex
-  std::atomic<std::size_t> requests{0};
-  std::atomic<bool> input_done{false};
-
-  // From here on the sender leaves the connection alone; if it is using it now (a last send,
-  // the half-close, TLS's close_notify), this waits for it to finish.
-  void close_connection_to_sender() {
-    const std::lock_guard lock(mutex);
-    connection_open = false;
-  }
-};
-
-// Closes the door on every way out of run_pipe, before the connection goes away.
-class SenderDoor {
+// Wakes the sender out of its wait for standard input: a pipe it polls beside it.
+class WakePipe {
  public:
-  explicit SenderDoor(PipeShared& shared) : shared_(shared) {}
-  ~SenderDoor() { shared_.close_connection_to_sender(); }
-  SenderDoor(const SenderDoor&) = delete;
-  SenderDoor& operator=(const SenderDoor&) = delete;
+  WakePipe() {
+    if (::pipe2(fds_.data(), O_CLOEXEC) != 0) {
+      throw count::ClientError(fmt::format("cannot make a pipe: {}", std::strerror(errno)));
+    }
+  }
+  ~WakePipe() {
+    ::close(fds_[0]);
+    ::close(fds_[1]);
+  }
+  WakePipe(const WakePipe&) = delete;
+  WakePipe& operator=(const WakePipe&) = delete;
+
+  int read_end() const { return fds_[0]; }
+  void wake() const {
+    const char byte = 1;
+    while (::write(fds_[1], &byte, 1) < 0 && errno == EINTR) {
+    }
+  }
 
  private:
-  PipeShared& shared_;
+  std::array<int, 2> fds_{-1, -1};
 };
 
-int run_pipe(count::Client& client) {
-  auto shared = std::make_shared<PipeShared>();
-  std::thread sender([shared, &client] {
-    std::array<char, 64 * 1024> chunk{};
-    std::size_t lines = 0;
-    bool mid_line = false;
-    for (;;) {
-      const ssize_t n = ::read(STDIN_FILENO, chunk.data(), chunk.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      const std::string_view bytes(chunk.data(), static_cast<std::size_t>(n));
-      for (const char c : bytes) lines += c == '\n' ? 1 : 0;
-      mid_line = bytes.back() != '\n';
-      const std::lock_guard lock(shared->mutex);
-      if (!shared->connection_open) return;
-      try {
-        client.send(bytes);
-      } catch (const count::ClientError&) {
-        break;  // the server closed (after a quit, or it went away): the reader tells which
-      }
+// What the sender found in standard input; read by the reader once the sender has ended.
+struct SentInput {
+  std::size_t requests = 0;  // lines, and a last line without '\n'
+  bool complete = false;     // all of standard input went out, then the half-close
+};
+
+// Copies standard input to the server until it ends, then half-closes. It waits on standard
+// input and on `wake` together, so that the reader can end it at any moment: when the server
+// closed (after a quit) while standard input still has more, or never ends.
+SentInput send_input(count::Client& client, const WakePipe& wake) {
+  SentInput sent;
+  std::array<char, 64 * 1024> chunk{};
+  bool mid_line = false;
+  for (;;) {
+    std::array<pollfd, 2> waits{pollfd{STDIN_FILENO, POLLIN, 0}, pollfd{wake.read_end(), POLLIN, 0}};
+    if (::poll(waits.data(), waits.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      return sent;
     }
-    shared->requests.store(lines + (mid_line ? 1 : 0));
-    shared->input_done.store(true);
-    const std::lock_guard lock(shared->mutex);
-    if (!shared->connection_open) return;
+    if (waits[1].revents != 0) return sent;
+    const ssize_t n = ::read(STDIN_FILENO, chunk.data(), chunk.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    const std::string_view bytes(chunk.data(), static_cast<std::size_t>(n));
+    for (const char c : bytes) sent.requests += c == '\n' ? 1 : 0;
+    mid_line = bytes.back() != '\n';
     try {
-      client.shutdown_send();
+      client.send(bytes);
     } catch (const count::ClientError&) {
+      return sent;  // the server closed (after a quit, or it went away): the reader tells which
     }
-  });
-  sender.detach();
-  const SenderDoor door(*shared);
+  }
+  sent.requests += mid_line ? 1 : 0;
+  try {
+    client.shutdown_send();
+  } catch (const count::ClientError&) {
+    return sent;
+  }
+  sent.complete = true;
+  return sent;
+}
+
+// Standard input goes to the server as it is, pipelined, on a sender thread, while the
+// replies come back on this one: reading and writing at once, so that neither side's buffers
+// fill up. The sender always ends before this returns (it never outlives the connection, nor
+// runs on while the process exits): the reader wakes it, and shuts the socket down under a
+// send that the server no longer reads.
+int run_pipe(count::Client& client) {
+  const WakePipe wake;
+  SentInput sent;
+  std::thread sender([&] { sent = send_input(client, wake); });
+  const auto stop_sender = [&] {
+    wake.wake();
+    ::shutdown(client.native_handle(), SHUT_RDWR);
+    sender.join();
+  };
 
   ReplyTally tally;
   std::array<char, 64 * 1024> chunk{};
@@ -159,17 +177,21 @@ int run_pipe(count::Client& client) {
     try {
       n = client.read_some(chunk.data(), chunk.size());
     } catch (const count::ClientError& e) {
+      stop_sender();
       fmt::print(stderr, "count-client: {}\n", e.what());
       return kExitNoServer;
     }
     if (n == 0) break;
     const std::string_view bytes(chunk.data(), n);
     tally.take(bytes);
-    if (!write_all(STDOUT_FILENO, bytes)) return kExitNoServer;
+    if (!write_all(STDOUT_FILENO, bytes)) {
+      stop_sender();
+      return kExitNoServer;
+    }
   }
-  shared->close_connection_to_sender();  // so that input_done is final, if the input ended
-  const bool complete = tally.last_was_quit() ||
-                        (shared->input_done.load() && tally.replies() == shared->requests.load());
+  stop_sender();
+  const bool complete =
+      tally.last_was_quit() || (sent.complete && tally.replies() == sent.requests);
   if (!complete) {
     fmt::print(stderr, "count-client: connection to {} closed before every reply arrived\n",
                client.peer());

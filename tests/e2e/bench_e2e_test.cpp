@@ -101,7 +101,7 @@ TEST(BenchE2E, AgainstCountServerEveryReplyAndTheCounterCheckPass) {
   const RunResult result =
       bench(server.port(), {"-n", "3000", "-c", "4", "-P", "4", "--ratio",
                             "incr:decr:add:get=4:1:2:1", "--add-value", "-3", "--json"});
-  EXPECT_EQ(result.status, 0) << result.out << result.err;
+  EXPECT_TRUE(exited_with(result, 0));
   EXPECT_NE(result.out.find("\"passed\":true"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("\"ok\":true"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("\"sent\":3000"), std::string::npos) << result.out;
@@ -117,7 +117,7 @@ TEST(BenchE2E, ByDurationWithThreadsAndWarmUpPasses) {
   ServerProcess server({"--in-memory"});
   const RunResult result = bench(server.port(), {"-d", "0.5", "--warmup", "0.2", "-c", "6", "-t",
                                                  "2", "-P", "8", "--ratio", "incr:get=9:1"});
-  EXPECT_EQ(result.status, 0) << result.out << result.err;
+  EXPECT_TRUE(exited_with(result, 0));
   EXPECT_NE(result.out.find("counter check passed"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("requests/s"), std::string::npos) << result.out;
 }
@@ -131,7 +131,7 @@ TEST(BenchE2E, ConnectionsGoToEveryServerInTurn) {
        "127.0.0.1:" + std::to_string(first.port()) + ",127.0.0.1:" + std::to_string(second.port()),
        "-n", "300", "-c", "3", "-t", "3", "--no-counter-check", "--json"},
       {}, 60s);
-  EXPECT_EQ(result.status, 0) << result.out << result.err;
+  EXPECT_TRUE(exited_with(result, 0));
   EXPECT_NE(result.out.find("\"servers\":[{\"address\":\"127.0.0.1:" +
                             std::to_string(first.port()) + "\",\"connections\":2},"),
             std::string::npos)
@@ -153,7 +153,7 @@ TEST(BenchE2E, ServersThatDoNotShareOneCounterFailTheCheck) {
                                 std::to_string(first.port()) + "," + std::to_string(second.port()),
                                 "-n", "300", "-c", "3", "-t", "3"},
                                {}, 60s);
-  EXPECT_EQ(result.status, 1) << result.out << result.err;
+  EXPECT_TRUE(exited_with(result, 1));
   EXPECT_NE(result.err.find("SERVERS DISAGREE"), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("127.0.0.1:" + std::to_string(second.port()) + " read 100"),
             std::string::npos)
@@ -165,7 +165,7 @@ TEST(BenchE2E, AgainstOkServerAMixWithGetFails) {
   OtherServer ok_server({binary("ok-server"), "--bind", "127.0.0.1", "--port", "0"}, 0);
   const RunResult result =
       bench(ok_server.port(), {"-n", "500", "-c", "2", "--ratio", "incr:get=9:1"});
-  EXPECT_EQ(result.status, 1) << result.out << result.err;
+  EXPECT_TRUE(exited_with(result, 1));
   EXPECT_NE(result.err.find("unexpected reply to get"), std::string::npos) << result.err;
 }
 
@@ -174,15 +174,15 @@ TEST(BenchE2E, AgainstOkServerIncrWithoutCounterCheckIsTheCeilingRun) {
   OtherServer ok_server({binary("ok-server"), "--bind", "127.0.0.1", "--port", "0"}, 0);
   const RunResult result =
       bench(ok_server.port(), {"-n", "2000", "-c", "3", "-P", "16", "--no-counter-check"});
-  EXPECT_EQ(result.status, 0) << result.out << result.err;
+  EXPECT_TRUE(exited_with(result, 0));
   // With the check, its counter cannot be read: a failure.
-  EXPECT_EQ(bench(ok_server.port(), {"-n", "100", "-c", "1"}).status, 1);
+  EXPECT_TRUE(exited_with(bench(ok_server.port(), {"-n", "100", "-c", "1"}), 1));
 }
 
 TEST(BenchE2E, AServerThatLosesUpdatesFailsTheCounterCheck) {
   ForgetfulServer server;
   const RunResult result = bench(server.port(), {"-n", "400", "-c", "2", "-P", "4"});
-  EXPECT_EQ(result.status, 1) << result.out << result.err;
+  EXPECT_TRUE(exited_with(result, 1));
   EXPECT_NE(result.err.find("COUNTER MISMATCH"), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("off by 400"), std::string::npos) << result.err;
 }
@@ -195,29 +195,29 @@ TEST(BenchE2E, NoServerExitsTwo) {
     server.stop();
   }
   const RunResult result = bench(port, {"-n", "10"});
-  EXPECT_EQ(result.status, 2) << result.out << result.err;
+  EXPECT_TRUE(exited_with(result, 2));
   EXPECT_NE(result.err.find("cannot connect"), std::string::npos) << result.err;
 }
 
 TEST(BenchE2E, UsageErrorsExitTwo) {
-  EXPECT_EQ(run({binary("count-bench"), "--ratio", "incr:bogus=1:1"}).status, 2);
-  EXPECT_EQ(run({binary("count-bench"), "-n", "5", "-d", "1"}).status, 2);
+  EXPECT_TRUE(exited_with(run({binary("count-bench"), "--ratio", "incr:bogus=1:1"}), 2));
+  EXPECT_TRUE(exited_with(run({binary("count-bench"), "-n", "5", "-d", "1"}), 2));
   const RunResult memcache =
       run({binary("count-bench"), "--protocol", "memcache", "--ratio", "incr:decr=1:1"});
-  EXPECT_EQ(memcache.status, 2);
+  EXPECT_TRUE(exited_with(memcache, 2));
   EXPECT_NE(memcache.err.find("decr"), std::string::npos) << memcache.err;
   const RunResult ports =
       run({binary("count-bench"), "-h", "127.0.0.1,127.0.0.2,127.0.0.3", "-p", "1,2"});
-  EXPECT_EQ(ports.status, 2);
+  EXPECT_TRUE(exited_with(ports, 2));
   EXPECT_NE(ports.err.find("2 ports (-p) for 3"), std::string::npos) << ports.err;
   const RunResult unused = run({binary("count-bench"), "-h", "127.0.0.1:4444", "-p", "5"});
-  EXPECT_EQ(unused.status, 2);
+  EXPECT_TRUE(exited_with(unused, 2));
   EXPECT_NE(unused.err.find("-p is not used"), std::string::npos) << unused.err;
   const RunResult twice = run({binary("count-bench"), "-h", "127.0.0.1", "-p", "7,7"});
-  EXPECT_EQ(twice.status, 2);
+  EXPECT_TRUE(exited_with(twice, 2));
   EXPECT_NE(twice.err.find("listed twice"), std::string::npos) << twice.err;
-  EXPECT_EQ(run({binary("count-bench"), "-p", "0"}).status, 2);
-  EXPECT_EQ(run({binary("count-bench"), "--help"}).status, 0);
+  EXPECT_TRUE(exited_with(run({binary("count-bench"), "-p", "0"}), 2));
+  EXPECT_TRUE(exited_with(run({binary("count-bench"), "--help"}), 0));
 }
 
 TEST(BenchE2E, RedisPassesThroughResp) {
@@ -230,7 +230,7 @@ TEST(BenchE2E, RedisPassesThroughResp) {
   const RunResult result =
       bench(redis.port(), {"--protocol", "resp", "-n", "2000", "-c", "3", "-P", "4", "--ratio",
                            "incr:decr:add:get=4:1:2:1", "--add-value", "-9"});
-  EXPECT_EQ(result.status, 0) << result.out << result.err;
+  EXPECT_TRUE(exited_with(result, 0));
   EXPECT_NE(result.out.find("counter check passed"), std::string::npos) << result.out;
 }
 
@@ -243,7 +243,7 @@ TEST(BenchE2E, MemcachedPassesThroughItsTextProtocol) {
   const RunResult result =
       bench(memcached.port(), {"--protocol", "memcache", "-n", "2000", "-c", "3", "-P", "4",
                                "--ratio", "incr:add:get=4:2:1", "--add-value", "5"});
-  EXPECT_EQ(result.status, 0) << result.out << result.err;
+  EXPECT_TRUE(exited_with(result, 0));
   EXPECT_NE(result.out.find("counter check passed"), std::string::npos) << result.out;
 }
 

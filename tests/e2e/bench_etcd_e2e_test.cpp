@@ -53,7 +53,7 @@ TEST(BenchEtcdE2E, TwoFrontEndsOverOneClusterPassWithConnectionsOnBoth) {
       "127.0.0.1:" + std::to_string(first.port()) + ",127.0.0.1:" + std::to_string(second.port());
   const RunResult result = bench({"-h", servers, "-n", "600", "-c", "4", "-P", "4", "--ratio",
                                   "incr:decr:add:get=4:1:2:1", "--add-value", "3", "--json"});
-  EXPECT_EQ(result.status, 0) << result.out << result.err;
+  EXPECT_TRUE(exited_with(result, 0));
   EXPECT_NE(result.out.find("\"passed\":true"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("\"servers_agree\":true"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("{\"address\":\"127.0.0.1:" + std::to_string(first.port()) +
@@ -72,7 +72,7 @@ TEST(BenchEtcdE2E, TwoFrontEndsOverOneClusterPassWithConnectionsOnBoth) {
 
   // The text report names both servers and their agreement.
   const RunResult text = bench({"-h", servers, "-n", "200", "-c", "2"});
-  EXPECT_EQ(text.status, 0) << text.out << text.err;
+  EXPECT_TRUE(exited_with(text, 0));
   EXPECT_NE(text.out.find("2 servers"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("all 2 servers agree"), std::string::npos) << text.out;
   EXPECT_EQ(first.stop(), 0) << first.log();
@@ -84,7 +84,7 @@ TEST(BenchEtcdE2E, PlainEtcdClientsPassTheCounterCheckAndStoreWhatFrontEndsRead)
   const RunResult result =
       bench({"--protocol", "etcd", "-h", cluster.endpoints(), "--key", kKey, "-n", "300", "-c", "6",
              "--ratio", "incr:decr:add:get=4:1:2:1", "--add-value", "-5", "--json"});
-  EXPECT_EQ(result.status, 0) << result.out << result.err;
+  EXPECT_TRUE(exited_with(result, 0));
   EXPECT_NE(result.out.find("\"passed\":true"), std::string::npos) << result.out;
   EXPECT_EQ(json_field(result.out, "sent"), "300");
   EXPECT_EQ(json_field(result.out, "error_replies"), "0");
@@ -101,13 +101,13 @@ TEST(BenchEtcdE2E, PlainEtcdClientsPassTheCounterCheckAndStoreWhatFrontEndsRead)
   EXPECT_EQ(client.call("incr"), "ok");
   const RunResult again = bench({"--protocol", "etcd", "-h", cluster.endpoints(), "--key", kKey,
                                  "-n", "20", "-c", "2", "--json"});
-  EXPECT_EQ(again.status, 0) << again.out << again.err;
+  EXPECT_TRUE(exited_with(again, 0));
   EXPECT_EQ(json_field(again.out, "before"), std::to_string(std::stoll(after) + 1));
 
   // The text report: the retries line and the check.
   const RunResult text = bench(
       {"--protocol", "etcd", "-h", cluster.endpoint(0), "--key", kKey, "-n", "40", "-c", "3"});
-  EXPECT_EQ(text.status, 0) << text.out << text.err;
+  EXPECT_TRUE(exited_with(text, 0));
   EXPECT_NE(text.out.find("compare failures per mutation"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("counter check passed"), std::string::npos) << text.out;
   EXPECT_EQ(front_end.stop(), 0) << front_end.log();
@@ -117,7 +117,7 @@ TEST(BenchEtcdE2E, ByDurationWithWarmUpPasses) {
   EtcdCluster cluster;
   const RunResult result = bench({"--protocol", "etcd", "-h", cluster.endpoints(), "-d", "0.5",
                                   "--warmup", "0.2", "-c", "4", "--json"});
-  EXPECT_EQ(result.status, 0) << result.out << result.err;
+  EXPECT_TRUE(exited_with(result, 0));
   EXPECT_NE(result.out.find("\"passed\":true"), std::string::npos) << result.out;
   // Without --key, count-server's default key.
   EXPECT_NE(result.out.find("\"key\":\"/count-server/value\""), std::string::npos) << result.out;
@@ -130,13 +130,13 @@ TEST(BenchEtcdE2E, WithoutQuorumRequestsAreErrorRepliesAndNoCounterExitsTwo) {
   // Each call waits one --timeout for a quorum that does not come.
   const RunResult unchecked = bench({"--protocol", "etcd", "-h", cluster.endpoints(), "-n", "4",
                                      "-c", "2", "--timeout", "0.5", "--no-counter-check"});
-  EXPECT_EQ(unchecked.status, 1) << unchecked.out << unchecked.err;
+  EXPECT_TRUE(exited_with(unchecked, 1));
   EXPECT_NE(unchecked.out.find("0 good, 4 error"), std::string::npos) << unchecked.out;
   EXPECT_NE(unchecked.err.find("FAILED: 4 error reply(s)"), std::string::npos) << unchecked.err;
 
   const RunResult checked =
       bench({"--protocol", "etcd", "-h", cluster.endpoints(), "-n", "4", "--timeout", "0.5"});
-  EXPECT_EQ(checked.status, 2) << checked.out << checked.err;
+  EXPECT_TRUE(exited_with(checked, 2));
   EXPECT_NE(checked.err.find("did not answer"), std::string::npos) << checked.err;
 }
 
@@ -197,7 +197,7 @@ TEST(BenchEtcdE2E, UsageErrorsExitTwo) {
   const std::string count_bench = binary("count-bench");
   const std::string endpoint = "http://127.0.0.1:2379";
   const auto expect_usage = [](const RunResult& result, const std::string& words) {
-    EXPECT_EQ(result.status, 2) << result.out << result.err;
+    EXPECT_TRUE(exited_with(result, 2));
     EXPECT_NE(result.err.find(words), std::string::npos) << result.err;
   };
   expect_usage(run({count_bench, "--protocol", "etcd", "-h", endpoint, "-P", "4"}), "-P");

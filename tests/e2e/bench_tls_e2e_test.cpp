@@ -84,7 +84,7 @@ TEST_F(BenchTlsE2E, RedisOverTlsWithAPasswordPassesEveryCheck) {
       bench(redis.port(), {"--protocol", "resp", "--cacert", certs.ca, "--password-file",
                            right_password_, "-n", "3000", "-c", "3", "-P", "4", "--ratio",
                            "incr:decr:add:get=4:1:2:1", "--add-value", "-9", "--json"});
-  EXPECT_EQ(result.status, 0) << result.out << result.err;
+  EXPECT_TRUE(exited_with(result, 0));
   EXPECT_NE(result.out.find("\"tls\":true"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("\"sent\":3000"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("\"good\":3000"), std::string::npos) << result.out;
@@ -97,7 +97,7 @@ TEST_F(BenchTlsE2E, RedisOverTlsWithAPasswordPassesEveryCheck) {
             {"--protocol", "resp", "--cacert", certs.ca, "--password-file", right_password_, "-d",
              "0.3", "--warmup", "0.1", "-c", "4", "-t", "2", "-P", "8"},
             "localhost");
-  EXPECT_EQ(by_name.status, 0) << by_name.out << by_name.err;
+  EXPECT_TRUE(exited_with(by_name, 0));
   EXPECT_NE(by_name.out.find("resp protocol over TLS, localhost:"), std::string::npos)
       << by_name.out;
   EXPECT_NE(by_name.out.find("counter check passed"), std::string::npos) << by_name.out;
@@ -109,7 +109,7 @@ TEST_F(BenchTlsE2E, RedisRefusingThePasswordIsAClearErrorAndExitTwo) {
   const RunResult result =
       bench(redis.port(), {"--protocol", "resp", "--cacert", test_certificates().ca,
                            "--password-file", wrong_password_, "-n", "100"});
-  EXPECT_EQ(result.status, 2) << result.out << result.err;
+  EXPECT_TRUE(exited_with(result, 2));
   EXPECT_NE(result.err.find("count-bench: the server 127.0.0.1:" + std::to_string(redis.port()) +
                             " refused the password: it answered '-WRONGPASS"),
             std::string::npos)
@@ -125,13 +125,13 @@ TEST_F(BenchTlsE2E, AServerItCannotVerifyIsRefusedBeforeAnyLoad) {
   const RunResult other_ca =
       bench(redis.port(), {"--protocol", "resp", "--cacert", test_certificates().other_ca,
                            "--password-file", right_password_, "-n", "100"});
-  EXPECT_EQ(other_ca.status, 2) << other_ca.out << other_ca.err;
+  EXPECT_TRUE(exited_with(other_ca, 2));
   EXPECT_NE(other_ca.err.find(tls_failed), std::string::npos) << other_ca.err;
   // --tls alone trusts only the system's CAs.
   const RunResult system_cas =
       bench(redis.port(),
             {"--protocol", "resp", "--tls", "--password-file", right_password_, "-n", "100"});
-  EXPECT_EQ(system_cas.status, 2) << system_cas.out << system_cas.err;
+  EXPECT_TRUE(exited_with(system_cas, 2));
   EXPECT_NE(system_cas.err.find(tls_failed), std::string::npos) << system_cas.err;
 }
 
@@ -143,11 +143,11 @@ TEST_F(BenchTlsE2E, RedisDemandingAClientCertificateGetsOne) {
       bench(redis.port(),
             {"--protocol", "resp", "--cacert", certs.ca, "--cert", certs.client_cert, "--cert-key",
              certs.client_key, "--password-file", right_password_, "-n", "500", "-c", "2"});
-  EXPECT_EQ(shown.status, 0) << shown.out << shown.err;
+  EXPECT_TRUE(exited_with(shown, 0));
   EXPECT_NE(shown.out.find("counter check passed"), std::string::npos) << shown.out;
   const RunResult missing = bench(redis.port(), {"--protocol", "resp", "--cacert", certs.ca,
                                                  "--password-file", right_password_, "-n", "100"});
-  EXPECT_EQ(missing.status, 2) << missing.out << missing.err;
+  EXPECT_TRUE(exited_with(missing, 2));
   EXPECT_NE(missing.err.find("127.0.0.1:" + std::to_string(redis.port())), std::string::npos)
       << missing.err;
 }
@@ -156,7 +156,7 @@ TEST_F(BenchTlsE2E, CountServerWithoutAPasswordRefusesAuth) {
   ServerProcess server({"--in-memory"});
   const RunResult result =
       bench(server.port(), {"--password-file", right_password_, "-n", "100", "--json"});
-  EXPECT_EQ(result.status, 2) << result.out << result.err;
+  EXPECT_TRUE(exited_with(result, 2));
   EXPECT_EQ(result.err, "count-bench: the server 127.0.0.1:" + std::to_string(server.port()) +
                             " refused the password: it answered 'err'\n");
   // Nothing ran: the counter is where it was.
@@ -167,7 +167,7 @@ TEST_F(BenchTlsE2E, CountServerWithoutAPasswordRefusesAuth) {
 TEST_F(BenchTlsE2E, PlainRunsSayTlsFalse) {
   ServerProcess server({"--in-memory"});
   const RunResult result = bench(server.port(), {"-n", "200", "-c", "2", "--json"});
-  EXPECT_EQ(result.status, 0) << result.out << result.err;
+  EXPECT_TRUE(exited_with(result, 0));
   EXPECT_NE(result.out.find("{\"protocol\":\"line\",\"tls\":false,"), std::string::npos)
       << result.out;
 }
@@ -177,7 +177,7 @@ TEST_F(BenchTlsE2E, LineProtocolLogsInBeforeTheLoad) {
   OtherServer ok_server({binary("ok-server"), "--bind", "127.0.0.1", "--port", "0"}, 0);
   const RunResult result = bench(ok_server.port(), {"--password-file", right_password_, "-n", "500",
                                                     "-c", "2", "--no-counter-check", "--json"});
-  EXPECT_EQ(result.status, 0) << result.out << result.err;
+  EXPECT_TRUE(exited_with(result, 0));
   // The two `auth` replies are not counted among the load's.
   EXPECT_NE(result.out.find("\"sent\":500,"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("\"good\":500,"), std::string::npos) << result.out;
@@ -186,7 +186,7 @@ TEST_F(BenchTlsE2E, LineProtocolLogsInBeforeTheLoad) {
 TEST_F(BenchTlsE2E, TlsAndPasswordsWithOtherProtocolsAreUsageErrors) {
   const std::string bench_program = binary("count-bench");
   const auto expect_usage = [](const RunResult& result, const std::string& says) {
-    EXPECT_EQ(result.status, 2) << result.err;
+    EXPECT_TRUE(exited_with(result, 2));
     EXPECT_NE(result.err.find(says), std::string::npos) << result.err;
   };
   expect_usage(run({bench_program, "--protocol", "memcache", "--tls"}),

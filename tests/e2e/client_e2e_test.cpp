@@ -28,11 +28,11 @@ TEST(ClientE2E, OneShotPrintsTheReplyAndExitsZero) {
   EXPECT_EQ(client_run(server, {"incr"}).out, "ok\n");
   const RunResult add = client_run(server, {"add", "-5"});
   EXPECT_EQ(add.out, "ok\n");
-  EXPECT_EQ(add.status, 0);
+  EXPECT_TRUE(exited_with(add, 0));
   const RunResult get = client_run(server, {"get"});
   EXPECT_EQ(get.out, "val -4\n");
-  EXPECT_EQ(get.status, 0);
-  EXPECT_EQ(client_run(server, {"quit"}).status, 0);
+  EXPECT_TRUE(exited_with(get, 0));
+  EXPECT_TRUE(exited_with(client_run(server, {"quit"}), 0));
 }
 
 TEST(ClientE2E, OneShotErrExitsOne) {
@@ -41,7 +41,7 @@ TEST(ClientE2E, OneShotErrExitsOne) {
        {std::vector<std::string>{"bogus"}, {"add"}, {"add", "1.5"}, {"get", "5"}}) {
     const RunResult result = client_run(server, words);
     EXPECT_EQ(result.out, "err\n");
-    EXPECT_EQ(result.status, 1);
+    EXPECT_TRUE(exited_with(result, 1));
   }
 }
 
@@ -49,14 +49,14 @@ TEST(ClientE2E, PipedInputDoesWhatTheOriginalClientDid) {
   ServerProcess server;
   const RunResult result = client_run(server, {}, "get\nincr\nadd -5\nget\nquit\n");
   EXPECT_EQ(result.out, "val 0\nok\nok\nval -4\nquit\n");
-  EXPECT_EQ(result.status, 0);
+  EXPECT_TRUE(exited_with(result, 0));
   EXPECT_EQ(client_run(server, {}, "get\nquit\n").out, "val -4\nquit\n");
 }
 
 TEST(ClientE2E, PipedHundredThousandLinesAreAllAnswered) {
   ServerProcess server;
   const RunResult result = client_run(server, {}, repeat_line("incr", 100000));
-  EXPECT_EQ(result.status, 0);
+  EXPECT_TRUE(exited_with(result, 0));
   EXPECT_EQ(result.out, repeat_line("ok", 100000));
   EXPECT_EQ(client_run(server, {"get"}).out, "val 100000\n");
 }
@@ -65,14 +65,14 @@ TEST(ClientE2E, PipedLastLineWithoutNewlineIsAnswered) {
   ServerProcess server;
   const RunResult result = client_run(server, {}, "incr\nget");
   EXPECT_EQ(result.out, "ok\nval 1\n");
-  EXPECT_EQ(result.status, 0);
+  EXPECT_TRUE(exited_with(result, 0));
 }
 
 TEST(ClientE2E, PipedErrRepliesMakeExitOne) {
   ServerProcess server;
   const RunResult result = client_run(server, {}, "incr\nnope\nget\n");
   EXPECT_EQ(result.out, "ok\nerr\nval 1\n");
-  EXPECT_EQ(result.status, 1);
+  EXPECT_TRUE(exited_with(result, 1));
 }
 
 TEST(ClientE2E, NoServerIsAClearMessageAndExitTwo) {
@@ -84,7 +84,7 @@ TEST(ClientE2E, NoServerIsAClearMessageAndExitTwo) {
   }
   const RunResult result =
       run({binary("count-client"), "-p", std::to_string(port), "get"}, {}, std::chrono::seconds(10));
-  EXPECT_EQ(result.status, 2);
+  EXPECT_TRUE(exited_with(result, 2));
   EXPECT_NE(result.err.find("cannot connect to 127.0.0.1:" + std::to_string(port)),
             std::string::npos)
       << result.err;
@@ -125,7 +125,7 @@ TEST(ClientE2E, AConnectionDroppedBeforeTheReplyExitsTwo) {
   HangUpServer server;
   const RunResult result = run({binary("count-client"), "-p", std::to_string(server.port()), "get"},
                                {}, kClientBound);
-  EXPECT_EQ(result.status, 2);
+  EXPECT_TRUE(exited_with(result, 2));
   EXPECT_FALSE(result.err.empty());
 }
 
@@ -133,7 +133,7 @@ TEST(ClientE2E, PipedInputCutShortByTheServerExitsTwo) {
   HangUpServer server;
   const RunResult result = run({binary("count-client"), "-p", std::to_string(server.port())},
                                "get\nget\n", kClientBound);
-  EXPECT_EQ(result.status, 2);
+  EXPECT_TRUE(exited_with(result, 2));
   EXPECT_NE(result.err.find("closed before every reply"), std::string::npos) << result.err;
 }
 
@@ -166,13 +166,17 @@ TEST(ClientE2E, OnATerminalItPromptsAndAnswersEachLine) {
     ::_exit(127);
   }
   const std::string prompt = "127.0.0.1:" + std::to_string(server.port()) + "> ";
-  EXPECT_NE(read_until(terminal, prompt).find(prompt), std::string::npos);
+  // Everything the terminal showed, stderr included: what a failure prints.
+  std::string screen = read_until(terminal, prompt);
+  EXPECT_NE(screen.find(prompt), std::string::npos) << screen;
   ASSERT_EQ(::write(terminal, "incr\r", 5), 5);
-  EXPECT_NE(read_until(terminal, "ok").find("ok"), std::string::npos);
+  screen += read_until(terminal, "ok");
+  EXPECT_NE(screen.find("ok"), std::string::npos) << screen;
   ASSERT_EQ(::write(terminal, "get\r", 4), 4);
-  EXPECT_NE(read_until(terminal, "val 1").find("val 1"), std::string::npos);
+  screen += read_until(terminal, "val 1");
+  EXPECT_NE(screen.find("val 1"), std::string::npos) << screen;
   ASSERT_EQ(::write(terminal, "quit\r", 5), 5);
-  EXPECT_EQ(wait_for_exit(pid, std::chrono::seconds(10)), 0);
+  EXPECT_EQ(wait_for_exit(pid, std::chrono::seconds(10)), 0) << screen;
   ::close(terminal);
 }
 

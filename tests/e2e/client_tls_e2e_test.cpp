@@ -328,10 +328,10 @@ TEST(ClientTlsE2E, CountClientSpeaksTlsWithCacert) {
   ReversingTlsServer server(certs.server_cert, certs.server_key);
   const RunResult one = count_client(server.port(), {"--cacert", certs.ca, "ko"});
   EXPECT_EQ(one.out, "ok\n") << one.err;
-  EXPECT_EQ(one.status, 0);
+  EXPECT_TRUE(exited_with(one, 0));
   const RunResult piped = count_client(server.port(), {"--cacert", certs.ca}, "ko\n7 lav\n");
   EXPECT_EQ(piped.out, "ok\nval 7\n") << piped.err;
-  EXPECT_EQ(piped.status, 0);
+  EXPECT_TRUE(exited_with(piped, 0));
   const RunResult by_name =
       count_client(server.port(), {"-h", "localhost", "--cacert", certs.ca, "ko"});
   EXPECT_EQ(by_name.out, "ok\n") << by_name.err;
@@ -342,7 +342,7 @@ TEST(ClientTlsE2E, CountClientRefusesAServerItCannotVerify) {
   ReversingTlsServer server(certs.server_cert, certs.server_key);
   // --tls alone trusts the system's CAs, which never signed the test CA's certificates.
   const RunResult system_cas = count_client(server.port(), {"--tls", "ko"});
-  EXPECT_EQ(system_cas.status, 2);
+  EXPECT_TRUE(exited_with(system_cas, 2));
   EXPECT_EQ(system_cas.err, "count-client: " +
                                 tls_failure(server.port(),
                                             "certificate verify failed (unable to get local "
@@ -350,7 +350,7 @@ TEST(ClientTlsE2E, CountClientRefusesAServerItCannotVerify) {
                                 "\n");
   EXPECT_EQ(system_cas.out, "");
   const RunResult other = count_client(server.port(), {"--cacert", certs.other_ca, "ko"});
-  EXPECT_EQ(other.status, 2);
+  EXPECT_TRUE(exited_with(other, 2));
   EXPECT_NE(other.err.find("certificate verify failed"), std::string::npos) << other.err;
 }
 
@@ -362,12 +362,12 @@ TEST(ClientTlsE2E, CountClientShowsItsCertificateWhenAsked) {
       server.port(),
       {"--cacert", certs.ca, "--cert", certs.client_cert, "--key", certs.client_key, "ko"});
   EXPECT_EQ(shown.out, "ok\n") << shown.err;
-  EXPECT_EQ(shown.status, 0);
+  EXPECT_TRUE(exited_with(shown, 0));
   const RunResult missing = count_client(server.port(), {"--cacert", certs.ca, "ko"});
-  EXPECT_EQ(missing.status, 2);
+  EXPECT_TRUE(exited_with(missing, 2));
   EXPECT_NE(missing.err.find("certificate required"), std::string::npos) << missing.err;
   const RunResult half = count_client(server.port(), {"--cert", certs.client_cert, "ko"});
-  EXPECT_EQ(half.status, 2);
+  EXPECT_TRUE(exited_with(half, 2));
   EXPECT_NE(half.err.find("--cert requires --key"), std::string::npos) << half.err;
 }
 
@@ -444,7 +444,7 @@ TEST(ClientPasswordE2E, CountPasswordGoesFirstAsAuth) {
   const RunResult result =
       count_client_with_environment(server.port(), "COUNT_PASSWORD=s3cret!", {"get"});
   EXPECT_EQ(result.out, "val 5\n") << result.err;
-  EXPECT_EQ(result.status, 0);
+  EXPECT_TRUE(exited_with(result, 0));
   EXPECT_EQ(server.lines(), (std::vector<std::string>{"auth s3cret!", "get"}));
 }
 
@@ -453,7 +453,7 @@ TEST(ClientPasswordE2E, PipedLinesFollowTheAuth) {
   const RunResult result =
       count_client_with_environment(server.port(), "COUNT_PASSWORD=pw", {}, "get\nget\n");
   EXPECT_EQ(result.out, "val 5\nval 5\n") << result.err;
-  EXPECT_EQ(result.status, 0);
+  EXPECT_TRUE(exited_with(result, 0));
   EXPECT_EQ(server.lines(), (std::vector<std::string>{"auth pw", "get", "get"}));
 }
 
@@ -464,7 +464,7 @@ TEST(ClientPasswordE2E, APasswordFileWinsOverTheEnvironment) {
   const RunResult result =
       count_client_with_environment(server.port(), "COUNT_PASSWORD=from-environment",
                                     {"--password-file", (dir.path() / "password").string(), "get"});
-  EXPECT_EQ(result.status, 0) << result.err;
+  EXPECT_TRUE(exited_with(result, 0));
   EXPECT_EQ(server.lines(), (std::vector<std::string>{"auth from-file", "get"}));
 }
 
@@ -472,7 +472,7 @@ TEST(ClientPasswordE2E, ARefusedPasswordExitsTwoAndSendsNothingElse) {
   RecordingServer server("err");
   const RunResult result =
       count_client_with_environment(server.port(), "COUNT_PASSWORD=wrong", {"incr"});
-  EXPECT_EQ(result.status, 2);
+  EXPECT_TRUE(exited_with(result, 2));
   EXPECT_EQ(result.err, "count-client: the server refused the password\n");
   EXPECT_EQ(result.out, "");
   EXPECT_EQ(server.lines(), (std::vector<std::string>{"auth wrong"}));
@@ -482,20 +482,20 @@ TEST(ClientPasswordE2E, ABadPasswordFileIsItsMessageAndExitTwo) {
   const TempDir dir;
   const std::string missing = (dir.path() / "missing").string();
   const RunResult absent = run({binary("count-client"), "--password-file", missing, "get"});
-  EXPECT_EQ(absent.status, 2);
+  EXPECT_TRUE(exited_with(absent, 2));
   EXPECT_EQ(absent.err, "count-client: cannot read the password file " + missing + "\n");
 
   const std::string spaced = (dir.path() / "spaced").string();
   write_file(spaced, "two words\n");
   const RunResult space = run({binary("count-client"), "--password-file", spaced, "get"});
-  EXPECT_EQ(space.status, 2);
+  EXPECT_TRUE(exited_with(space, 2));
   EXPECT_EQ(space.err, "count-client: the password file " + spaced +
                            " holds no valid password: it holds a space or a tab\n");
 
   RecordingServer server("ok");  // never reached: the environment's password is bad
   const RunResult environment =
       count_client_with_environment(server.port(), "COUNT_PASSWORD=two words", {"get"});
-  EXPECT_EQ(environment.status, 2);
+  EXPECT_TRUE(exited_with(environment, 2));
   EXPECT_EQ(environment.err,
             "count-client: COUNT_PASSWORD holds no valid password: it holds a space or a tab\n");
   // Let the fake server's wait end: connect and close.
@@ -505,7 +505,7 @@ TEST(ClientPasswordE2E, ABadPasswordFileIsItsMessageAndExitTwo) {
 
 TEST(ClientPasswordE2E, HelpTellsWhereThePasswordComesFrom) {
   const RunResult help = run({binary("count-client"), "--help"});
-  EXPECT_EQ(help.status, 0);
+  EXPECT_TRUE(exited_with(help, 0));
   EXPECT_NE(help.out.find("COUNT_PASSWORD"), std::string::npos) << help.out;
   EXPECT_NE(help.out.find("password refused"), std::string::npos) << help.out;
 }

@@ -74,7 +74,7 @@ Load incr_until_killed(ServerProcess& server, std::chrono::milliseconds kill_aft
     });
   }
   std::this_thread::sleep_for(kill_after);
-  EXPECT_EQ(server.stop(SIGKILL), 128 + SIGKILL);
+  EXPECT_EQ(server.stop(SIGKILL), 128 + SIGKILL) << server.log();
   killed = true;
   for (std::thread& client : clients) client.join();
   return {sent.load(), acknowledged.load(), unexpected.load()};
@@ -106,7 +106,7 @@ TEST(DurabilityE2E, KillNineUnderLoadNeverLosesAnAcknowledgedIncrement) {
   }
   EXPECT_GT(total_acknowledged, 0);
   EXPECT_GE(before, total_acknowledged);
-  EXPECT_EQ(server.stop(SIGTERM), 0);
+  EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
 }
 
 class GracefulStopE2E : public ::testing::TestWithParam<std::string> {};
@@ -146,7 +146,7 @@ TEST(DurabilityE2E, SecondServerOnTheSameDataFileFailsClearly) {
     ASSERT_EQ(client.call("add 5"), "ok");
   }
   const RunResult second = start_expecting_failure(first.data_path());
-  EXPECT_EQ(second.status, 1) << second.err;
+  EXPECT_TRUE(exited_with(second, 1));
   EXPECT_NE(second.err.find(first.data_path().string()), std::string::npos) << second.err;
   EXPECT_NE(second.err.find("in use by another count-server"), std::string::npos) << second.err;
   EXPECT_EQ(value_of(first), 5);
@@ -158,7 +158,7 @@ TEST(DurabilityE2E, CorruptDataFileStopsTheStartAndIsLeftUnchanged) {
     Client client = server.connect();
     ASSERT_EQ(client.call("add 77"), "ok");
   }
-  EXPECT_EQ(server.stop(SIGTERM), 0);
+  EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
   const std::filesystem::path data = server.data_path();
   const std::string good = read_file(data);
   ASSERT_EQ(good.size(), 8192U);
@@ -170,7 +170,7 @@ TEST(DurabilityE2E, CorruptDataFileStopsTheStartAndIsLeftUnchanged) {
        {flipped, std::string(), good.substr(0, 4000), std::string(8192, '\x5a')}) {
     write_file(data, bad);
     const RunResult result = start_expecting_failure(data);
-    EXPECT_EQ(result.status, 1) << result.err;
+    EXPECT_TRUE(exited_with(result, 1));
     EXPECT_NE(result.err.find("data file " + data.string() + ": corrupt"), std::string::npos)
         << result.err;
     EXPECT_EQ(result.err.find("listening"), std::string::npos) << result.err;
@@ -185,7 +185,7 @@ TEST(DurabilityE2E, MissingFolderIsAClearError) {
   const TempDir dir;
   const std::filesystem::path data = dir.path() / "missing" / "count.data";
   const RunResult result = start_expecting_failure(data);
-  EXPECT_EQ(result.status, 1) << result.err;
+  EXPECT_TRUE(exited_with(result, 1));
   EXPECT_NE(result.err.find("folder " + (dir.path() / "missing").string() + " does not exist"),
             std::string::npos)
       << result.err;
@@ -194,7 +194,7 @@ TEST(DurabilityE2E, MissingFolderIsAClearError) {
 
 TEST(DurabilityE2E, HelpNamesTheDataFileAndFsyncPolicies) {
   const RunResult result = run({binary("count-server"), "--help"});
-  EXPECT_EQ(result.status, 0);
+  EXPECT_TRUE(exited_with(result, 0));
   EXPECT_NE(result.out.find("count.data"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("--fsync"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("everysec"), std::string::npos) << result.out;
@@ -205,7 +205,7 @@ TEST(DurabilityE2E, UnknownFsyncPolicyIsAUsageError) {
   const TempDir dir;
   const RunResult result = run({binary("count-server"), "--port", "0", "--data",
                                 (dir.path() / "count.data").string(), "--fsync", "sometimes"});
-  EXPECT_EQ(result.status, 2) << result.err;
+  EXPECT_TRUE(exited_with(result, 2));
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "count.data"));
 }
 

@@ -119,7 +119,7 @@ TEST(ProtocolE2E, SigtermAnswersWhatWasReceivedAndExitsZero) {
   client.send("incr\nget\n");
   // Give the server a moment to receive the lines, then ask it to stop.
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  EXPECT_EQ(server.stop(SIGTERM), 0);
+  EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
   EXPECT_EQ(client.read_line(), "ok");
   EXPECT_EQ(client.read_line(), "val 2");
   EXPECT_TRUE(closed_by_peer(client));
@@ -128,13 +128,13 @@ TEST(ProtocolE2E, SigtermAnswersWhatWasReceivedAndExitsZero) {
 TEST(ProtocolE2E, SigintStopsAnIdleServerCleanly) {
   ServerProcess server;
   Client idle = server.connect();
-  EXPECT_EQ(server.stop(SIGINT), 0);
+  EXPECT_EQ(server.stop(SIGINT), 0) << server.log();
   EXPECT_TRUE(closed_by_peer(idle));
 }
 
 TEST(ServerCommandLine, AnUnknownFlagIsAOneLineErrorAndExitTwo) {
   const RunResult result = run({binary("count-server"), "--bogus"});
-  EXPECT_EQ(result.status, 2);
+  EXPECT_TRUE(exited_with(result, 2));
   EXPECT_NE(result.err.find("--bogus"), std::string::npos);
   EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
 }
@@ -156,18 +156,18 @@ TEST(ServerCommandLine, APortInUseIsAClearErrorAndExitOne) {
   const RunResult second = run({binary("count-server"), "--in-memory", "--bind", "127.0.0.1",
                                 "--port", std::to_string(first.port())},
                                {}, std::chrono::seconds(10));
-  EXPECT_EQ(second.status, 1);
+  EXPECT_TRUE(exited_with(second, 1));
   EXPECT_NE(second.err.find("in use"), std::string::npos) << second.err;
 }
 
 TEST(ServerCommandLine, HelpAndVersionExitZero) {
   const RunResult help = run({binary("count-server"), "--help"});
-  EXPECT_EQ(help.status, 0);
+  EXPECT_TRUE(exited_with(help, 0));
   for (const char* flag : {"--bind", "--port", "--threads", "--max-connections", "--in-memory"}) {
     EXPECT_NE(help.out.find(flag), std::string::npos) << flag;
   }
   const RunResult version = run({binary("count-server"), "--version"});
-  EXPECT_EQ(version.status, 0);
+  EXPECT_TRUE(exited_with(version, 0));
   EXPECT_EQ(version.out.rfind("count-server ", 0), 0U) << version.out;
 }
 

@@ -111,7 +111,7 @@ TEST(PasswordE2E, TheFileMayEndWithOneLineEndAndNothingElse) {
     const PasswordFile password(bad);
     const RunResult result = run({binary("count-server"), "--bind", "127.0.0.1", "--port", "0",
                                   "--in-memory", "--password-file", password.path()});
-    EXPECT_EQ(result.status, 2) << bad;
+    EXPECT_TRUE(exited_with(result, 2)) << bad;
     EXPECT_NE(result.err.find("count-server: error: --password-file: the password file " +
                               password.path()),
               std::string::npos)
@@ -119,7 +119,7 @@ TEST(PasswordE2E, TheFileMayEndWithOneLineEndAndNothingElse) {
   }
   const RunResult missing = run({binary("count-server"), "--bind", "127.0.0.1", "--port", "0",
                                  "--in-memory", "--password-file", "/nonexistent/pw"});
-  EXPECT_EQ(missing.status, 2);
+  EXPECT_TRUE(exited_with(missing, 2));
   EXPECT_NE(missing.err.find("cannot read the password file /nonexistent/pw"), std::string::npos)
       << missing.err;
 }
@@ -155,7 +155,7 @@ TEST(PasswordE2E, AWrongPasswordSlowsItsConnectionAndNoOther) {
   EXPECT_EQ(guesser.read_line(), "ok");
   EXPECT_EQ(guesser.read_line(), "val 1");
   EXPECT_TRUE(log_shows(server, "wrong password"));
-  EXPECT_EQ(server.stop(SIGTERM), 0);
+  EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
   EXPECT_NE(server.log().find("clients turned away or cut off: 2 wrong password"),
             std::string::npos)
       << server.log();
@@ -168,14 +168,14 @@ TEST(ProtectedModeE2E, BeyondLoopbackWithoutAPasswordTheServerRefusesToStart) {
   for (const char* address : {"0.0.0.0", "::", "10.1.2.3"}) {
     const RunResult result =
         run({binary("count-server"), "--bind", address, "--port", "0", "--in-memory"});
-    EXPECT_EQ(result.status, 2) << address;
+    EXPECT_TRUE(exited_with(result, 2)) << address;
     EXPECT_NE(result.err.find(std::string("refusing to serve ") + address + " without a password"),
               std::string::npos)
         << result.err;
     EXPECT_NE(result.err.find("--no-auth"), std::string::npos) << result.err;
   }
   const RunResult both = run({binary("count-server"), "--no-auth", "--password-file", "/x"});
-  EXPECT_EQ(both.status, 2);
+  EXPECT_TRUE(exited_with(both, 2));
   EXPECT_NE(both.err.find("excludes"), std::string::npos) << both.err;
 }
 
@@ -190,7 +190,7 @@ TEST(ProtectedModeE2E, APasswordOrNoAuthLetsItServeBeyondLoopback) {
                                   "--in-memory"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     const RunResult result = run(argv);
-    EXPECT_EQ(result.status, 1) << extra[0];
+    EXPECT_TRUE(exited_with(result, 1)) << extra[0];
     EXPECT_EQ(result.err.find("refusing"), std::string::npos) << result.err;
     EXPECT_NE(result.err.find("cannot listen on 0.0.0.0:" + port), std::string::npos) << result.err;
   }
@@ -270,7 +270,7 @@ TEST(RejectionLogE2E, AFloodOfBadClientsIsLoggedOncePerCauseAndCounted) {
   constexpr int kWrong = 2;
   EXPECT_EQ(first.call("auth wrong-1"), "err");
   EXPECT_EQ(second.call("auth wrong-2"), "err");
-  EXPECT_EQ(server.stop(SIGTERM), 0);
+  EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
   const std::string log = server.log();
   // One line per cause every 10 seconds: one here, unless this machine took that long.
   const auto periods =
@@ -310,7 +310,7 @@ TEST(LogE2E, EachLineHasItsLevelAndLogLevelFiltersThem) {
   const std::string data = (dir.path() / "count.data").string();
   const RunResult info =
       run({binary("count-server"), "--bind", "127.0.0.1", "--port", port, "--data", data});
-  EXPECT_EQ(info.status, 1);
+  EXPECT_TRUE(exited_with(info, 1));
   EXPECT_NE(info.err.find("count-server: info: created data file"), std::string::npos) << info.err;
   EXPECT_NE(info.err.find("count-server: error: cannot listen on 127.0.0.1:" + port),
             std::string::npos)
@@ -318,12 +318,12 @@ TEST(LogE2E, EachLineHasItsLevelAndLogLevelFiltersThem) {
   for (const char* level : {"warning", "error"}) {
     const RunResult quiet = run({binary("count-server"), "--bind", "127.0.0.1", "--port", port,
                                  "--data", (dir.path() / level).string(), "--log-level", level});
-    EXPECT_EQ(quiet.status, 1);
+    EXPECT_TRUE(exited_with(quiet, 1));
     EXPECT_EQ(quiet.err.find("info:"), std::string::npos) << quiet.err;
     EXPECT_NE(quiet.err.find("count-server: error: cannot listen"), std::string::npos) << quiet.err;
   }
   const RunResult bad = run({binary("count-server"), "--log-level", "loud"});
-  EXPECT_EQ(bad.status, 2);
+  EXPECT_TRUE(exited_with(bad, 2));
   EXPECT_NE(bad.err.find("--log-level"), std::string::npos) << bad.err;
 }
 

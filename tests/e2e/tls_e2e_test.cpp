@@ -159,7 +159,7 @@ TEST(TlsE2E, WithTlsCaOnlyClientsWithACertificateFromThatCaAreServed) {
   EXPECT_EQ(client.call("incr"), "ok");
   EXPECT_EQ(client.call("get"), "val 1");
   EXPECT_TRUE(log_shows(server, "TLS handshake failed"));
-  EXPECT_EQ(server.stop(SIGTERM), 0);
+  EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
   EXPECT_NE(server.log().find("2 TLS handshake failed"), std::string::npos) << server.log();
 }
 
@@ -201,7 +201,7 @@ TEST(TlsE2E, AStalledHandshakeIsClosedAfterTheTimeoutAndBlocksNobody) {
   EXPECT_TRUE(closed_by_peer(silent));
   EXPECT_TRUE(closed_by_peer(halfway));
   EXPECT_GE(steady_clock::now() - start, milliseconds(900));
-  EXPECT_EQ(server.stop(SIGTERM), 0);
+  EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
   EXPECT_NE(server.log().find("2 closed: the TLS handshake did not finish in time"),
             std::string::npos)
       << server.log();
@@ -239,7 +239,7 @@ TEST(TlsE2E, UnusableCertificatesAndKeysStopTheStartWithOneClearLine) {
     std::vector<std::string> argv{binary("count-server"), "--bind", "127.0.0.1", "--port", "0"};
     argv.insert(argv.end(), c.args.begin(), c.args.end());
     const RunResult result = run(argv);
-    EXPECT_EQ(result.status, 2) << c.says << "\n" << result.err;
+    EXPECT_TRUE(exited_with(result, 2)) << c.says << "\n";
     EXPECT_NE(result.err.find(c.says), std::string::npos) << result.err;
     EXPECT_EQ(result.err.find('\n'), result.err.size() - 1) << "one line: " << result.err;
   }
@@ -274,26 +274,26 @@ TEST(TlsE2E, CountClientAndCountBenchSpeakTlsAndAuthenticate) {
 
   const RunResult one = run({binary("count-client"), "-p", port, "--cacert", certs.ca,
                              "--password-file", password, "add", "5"});
-  EXPECT_EQ(one.status, 0) << one.err;
+  EXPECT_TRUE(exited_with(one, 0));
   EXPECT_EQ(one.out, "ok\n");
   const RunResult piped =
       run({binary("count-client"), "-p", port, "--cacert", certs.ca, "--password-file", password},
           "incr\nget\n");
-  EXPECT_EQ(piped.status, 0) << piped.err;
+  EXPECT_TRUE(exited_with(piped, 0));
   EXPECT_EQ(piped.out, "ok\nval 6\n");
   const RunResult refused = run({binary("count-client"), "-p", port, "--cacert", certs.ca,
                                  "--password-file", (dir.path() / "wrong").string(), "get"});
-  EXPECT_EQ(refused.status, 2);
+  EXPECT_TRUE(exited_with(refused, 2));
   EXPECT_NE(refused.err.find("refused the password"), std::string::npos) << refused.err;
   const RunResult untrusting = run({binary("count-client"), "-p", port, "--cacert", certs.other_ca,
                                     "--password-file", password, "get"});
-  EXPECT_EQ(untrusting.status, 2);
+  EXPECT_TRUE(exited_with(untrusting, 2));
   EXPECT_NE(untrusting.err.find("certificate verify failed"), std::string::npos) << untrusting.err;
 
   const RunResult bench =
       run({binary("count-bench"), "-p", port, "--tls", "--cacert", certs.ca, "--password-file",
            password, "-c", "8", "-P", "4", "-n", "4000", "--json"});
-  EXPECT_EQ(bench.status, 0) << bench.err;
+  EXPECT_TRUE(exited_with(bench, 0));
   EXPECT_NE(bench.out.find("\"tls\":true"), std::string::npos) << bench.out;
   EXPECT_NE(bench.out.find("\"passed\":true"), std::string::npos) << bench.out;
   EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();

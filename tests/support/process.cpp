@@ -218,6 +218,14 @@ long ServerProcess::rss_kib() const {
 
 std::string ServerProcess::log() const { return read_file(dir_.path() / "stderr"); }
 
+::testing::AssertionResult exited_with(const RunResult& result, int status) {
+  if (result.status == status) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "exit status " << result.status << ", want " << status << "\n--- stderr:\n"
+         << result.err << "\n--- stdout:\n"
+         << result.out.substr(0, 4096) << (result.out.size() > 4096 ? "\n[...]" : "");
+}
+
 RunResult run(const std::vector<std::string>& argv, const std::string& input,
               std::chrono::milliseconds timeout) {
   const TempDir dir;

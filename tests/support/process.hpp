@@ -2,6 +2,7 @@
 // here is bounded; a process still running when its owner goes away is killed.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -114,6 +115,9 @@ struct RunResult {
   std::string out;
   std::string err;
 };
+
+// Passes when `result` ended with `status`; a failure shows the status, stderr and stdout.
+::testing::AssertionResult exited_with(const RunResult& result, int status);
 
 // Runs a program to its end with `input` on stdin, killing it after `timeout`.
 RunResult run(const std::vector<std::string>& argv, const std::string& input = {},
