@@ -125,6 +125,20 @@ int main(int argc, char** argv) {
       "--password-file", password_file,
       "File holding the password clients must give with `auth` (first line; the file, never "
       "the command line, where others can see it)");
+  std::string resp_key = "count";
+  app.add_option("--resp-key", resp_key,
+                 "The counter's key for Redis clients (INCR KEY, GET KEY): 1 to 256 printable "
+                 "ASCII characters, no spaces")
+      ->check([](const std::string& key) -> std::string {
+        const bool printable = std::all_of(key.begin(), key.end(), [](char c) {
+          return c > ' ' && c <= '~';
+        });
+        if (key.empty() || key.size() > 256 || !printable) {
+          return "not 1 to 256 printable ASCII characters without spaces";
+        }
+        return {};
+      })
+      ->capture_default_str();
   bool no_auth = false;
   app.add_flag("--no-auth", no_auth,
                "Serve an address other than loopback without a password (by default the server "
@@ -212,6 +226,7 @@ int main(int argc, char** argv) {
     metrics_options.address = host;
     metrics_options.port = static_cast<std::uint16_t>(port_number);
   }
+  options.resp_key = resp_key;
   if (!password_file.empty()) {
     try {
       options.password = count::read_password_file(password_file);

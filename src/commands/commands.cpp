@@ -18,7 +18,8 @@ Reply handle_get(const Request& /*request*/, Store& store, ConnectionState& /*co
 Reply add_and_reply(Store& store, std::int64_t delta) {
   Applied applied = store.add(delta);
   if (applied.later) return Reply::late(std::move(applied.later), applied.later_index, applied.seq);
-  return applied.ok ? Reply::ok(applied.seq) : Reply::err(applied.seq, ErrCause::kOverflow);
+  return applied.ok ? Reply::ok(applied.seq, applied.value)
+                    : Reply::err(applied.seq, ErrCause::kOverflow);
 }
 
 Reply handle_incr(const Request& /*request*/, Store& store, ConnectionState& /*connection*/) {

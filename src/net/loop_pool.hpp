@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "commands/resp_commands.hpp"
 #include "metrics/loop_metrics.hpp"
 
 namespace count {
@@ -33,6 +34,8 @@ struct SessionPolicy {
   std::chrono::seconds idle_timeout{0};    // no request for this long: closed (0: never)
   std::chrono::seconds stall_timeout{30};  // part of a line, or replies unread, this long
   std::chrono::seconds handshake_timeout{10};
+  const RespSettings* resp = nullptr;                     // must be set; outlives the loops
+  std::atomic<std::uint64_t>* next_client_id = nullptr;  // must be set; any loop thread
 };
 
 // How many bytes a session reads from its socket at a time. Bounds what one read can make

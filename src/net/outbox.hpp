@@ -52,12 +52,13 @@ class Outbox {
   }
 
   // Lets out every byte whose seq is at most `durable`, and every late reply the store has
-  // decided, in order; calls on_decided(reply) for each such late reply.
+  // decided, in order; render(reply, buffer) appends the bytes of each such late reply (by
+  // default, the line protocol's).
   void release(Seq durable) {
-    release(durable, [](const Reply&) {});
+    release(durable, [](const Reply& reply, std::string& out) { append_reply(reply, out); });
   }
-  template <typename OnDecided>
-  void release(Seq durable, OnDecided&& on_decided) {
+  template <typename Render>
+  void release(Seq durable, Render&& render) {
     std::size_t done = 0;
     while (done < marks_.size() && marks_[done].seq <= durable) {
       released_end_ = marks_[done].end;
@@ -73,8 +74,7 @@ class Outbox {
       }
       if (later) {
         held_bytes_ -= kMaxReplyBytes;
-        on_decided(next.reply);
-        append_reply(next.reply, buffer_);
+        render(next.reply, buffer_);
       } else {
         held_bytes_ -= next.bytes.size();
         buffer_.append(next.bytes);

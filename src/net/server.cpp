@@ -112,8 +112,11 @@ std::string peer_text(const sockaddr_storage& peer) {
 }
 
 SessionPolicy make_policy(const ServerOptions& options, const std::string& password,
-                          RejectionLog& rejections) {
+                          RejectionLog& rejections, const RespSettings& resp,
+                          std::atomic<std::uint64_t>& client_ids) {
   SessionPolicy policy;
+  policy.resp = &resp;
+  policy.next_client_id = &client_ids;
   policy.password = password.empty() ? nullptr : &password;
   policy.rejections = &rejections;
   policy.idle_timeout = options.idle_timeout;
@@ -126,7 +129,8 @@ SessionPolicy make_policy(const ServerOptions& options, const std::string& passw
 
 Server::Server(const ServerOptions& options, std::unique_ptr<Store> store)
     : options_(options),
-      policy_(make_policy(options_, options_.password, rejections_)),
+      resp_{options.resp_key, options.version, 0},
+      policy_(make_policy(options_, options_.password, rejections_, resp_, next_client_id_)),
       store_(std::move(store)),
       loops_(options.threads, options.local_threads, policy_),
       acceptor_(loops_.at(0).context()),
@@ -141,6 +145,7 @@ Server::Server(const ServerOptions& options, std::unique_ptr<Store> store)
 
   if (options_.plain) listen(acceptor_, options_.port);
   if (options_.tls) listen(tls_acceptor_, options_.tls_port);
+  resp_.port = options_.plain ? local_port() : local_tls_port();  // before any session starts
 
   store_->on_durable([this] {
     for (std::size_t i = 0; i < loops_.size(); ++i) loops_.at(i).notify_durable();
@@ -380,6 +385,8 @@ std::string_view err_cause_name(ErrCause cause) {
       return "store_unavailable";
     case ErrCause::kConnectionLimit:
       return "connection_limit";
+    case ErrCause::kBadRequest:
+      return "bad_request";
     case ErrCause::kCount:
       break;
   }

@@ -30,6 +30,7 @@ struct ServerOptions {
   std::uint16_t tls_port = 0;       // with `tls` set; 0: any free port, see local_tls_port()
   std::shared_ptr<TlsContext> tls;  // null: no TLS port
   std::string password;             // empty: none (docs/protocol.md, "Authentication")
+  std::string resp_key = "count";   // the counter's key for Redis clients
   std::chrono::seconds idle_timeout{0};
   std::chrono::seconds stall_timeout{30};
   std::chrono::seconds handshake_timeout{10};
@@ -90,6 +91,8 @@ class Server {
 
   ServerOptions options_;
   RejectionLog rejections_;
+  RespSettings resp_;
+  std::atomic<std::uint64_t> next_client_id_{1};  // any loop thread: CLIENT ID
   SessionPolicy policy_;
   std::unique_ptr<Store> store_;
   LoopPool loops_;

@@ -39,6 +39,13 @@ struct Session::Penalty {
   std::string held_input;
 };
 
+// A connection that speaks RESP (docs/protocol.md, "The Redis protocol").
+struct Session::Resp {
+  Resp(const RespSettings& settings, std::uint64_t id) : connection(settings, id) {}
+  RespParser parser;
+  RespConnection connection;
+};
+
 Session::Session(Loop& loop, Socket socket, Store& store, SSL_CTX* tls)
     : loop_(loop), store_(store), transport_(std::move(socket), tls) {
   connection_.password = loop_.policy().password;
@@ -127,7 +134,7 @@ Session::Wait Session::serve_what_is_ready() {
     outcome = read_and_serve();
   }
   outbox_.release(store_.durable_seq(),
-                  [this](const Reply& late) { loop_.metrics().count(late, late.command); });
+                  [this](const Reply& late, std::string& out) { render_late(late, out); });
   flush();
   if (failed_) return Wait::kDone;
   if (outbox_.empty() && (quit_ || peer_closed_ || stop_reading_)) return Wait::kDone;
@@ -180,7 +187,69 @@ Session::ReadOutcome Session::read_and_serve() {
   return ReadOutcome::kBudgetUsed;
 }
 
+void Session::render_late(const Reply& reply, std::string& out) {
+  if (reply.command != 0) loop_.metrics().count(reply, reply.command);
+  if (resp_) {
+    append_late_resp_reply(reply, connection_, resp_->connection, out);
+  } else {
+    append_reply(reply, out);
+  }
+}
+
+// The first byte chooses the protocol for the rest of the connection.
 void Session::serve(std::string_view bytes) {
+  if (!protocol_chosen_ && !bytes.empty()) {
+    protocol_chosen_ = true;
+    if (bytes.front() == '*') {
+      const SessionPolicy& policy = loop_.policy();
+      resp_ = std::make_unique<Resp>(*policy.resp, policy.next_client_id->fetch_add(1));
+    }
+  }
+  if (resp_) {
+    serve_resp(bytes);
+  } else {
+    serve_line(bytes);
+  }
+}
+
+void Session::serve_resp(std::string_view bytes) {
+  std::string& replies = loop_.reply_buffer();
+  assert(replies.empty());
+  Seq seq = 0;
+  LoopMetrics& metrics = loop_.metrics();
+  const std::uint64_t wrong_before = connection_.wrong_passwords;
+  const std::uint64_t refused_before = connection_.refused_before_auth;
+  std::string_view rest;
+  resp_->parser.feed(
+      bytes,
+      [&](RespParser::Event event, std::span<const std::string_view> words) {
+        if (event == RespParser::Event::kError) {
+          // Nothing of the malformed request is applied; the connection closes, as in Redis.
+          append_error(replies, "ERR " + resp_->parser.error());
+          metrics.count(Reply::err(ErrCause::kBadRequest), 0);
+          quit_ = true;
+          return false;
+        }
+        RespOutcome outcome = execute_resp(words, store_, connection_, resp_->connection, replies);
+        if (outcome.kind == RespOutcome::Kind::kLater) {
+          outcome.reply.command = outcome.command;
+          hold_late_reply(std::move(outcome.reply), replies, seq);
+          return true;
+        }
+        if (outcome.command != 0 || outcome.reply.cause != ErrCause::kNone) {
+          metrics.count(outcome.reply, outcome.command);
+        }
+        seq = std::max(seq, outcome.seq);
+        quit_ = outcome.kind == RespOutcome::Kind::kQuit;
+        // A wrong password stops the batch: what follows waits out the pause.
+        return !quit_ && connection_.wrong_passwords == wrong_before;
+      },
+      &rest);
+  queue_replies(replies, seq);
+  after_serving(wrong_before, refused_before, rest);
+}
+
+void Session::serve_line(std::string_view bytes) {
   std::string& replies = loop_.reply_buffer();
   assert(replies.empty());
   Seq seq = 0;
@@ -207,6 +276,12 @@ void Session::serve(std::string_view bytes) {
       },
       &rest);
   queue_replies(replies, seq);
+  after_serving(wrong_before, refused_before, rest);
+}
+
+// Logs requests refused for want of `auth`, and pauses after a wrong password.
+void Session::after_serving(std::uint64_t wrong_before, std::uint64_t refused_before,
+                            std::string_view rest) {
   if (connection_.refused_before_auth != refused_before) {
     loop_.policy().rejections->note(
         Rejection::kNotAuthenticated, [&] { return peer(); },
@@ -234,7 +309,10 @@ void Session::serve_held_input() {
   serve(held);
 }
 
+// A request of the Redis protocol cut short by the end of the stream is dropped: it did not
+// arrive whole.
 void Session::serve_end_of_stream() {
+  if (resp_) return;
   std::string& replies = loop_.reply_buffer();
   Seq seq = 0;
   splitter_.finish([&](LineSplitter::Event /*event*/, std::string_view line) {
@@ -314,7 +392,7 @@ void Session::check_timeouts(std::uint32_t tick) {
     if (outstayed(output_tick_, policy.stall_timeout)) close_for(Rejection::kUnreadReplies);
     return;
   }
-  if (splitter_.mid_line()) {
+  if (splitter_.mid_line() || (resp_ && resp_->parser.mid_request())) {
     if (outstayed(input_tick_, policy.stall_timeout)) close_for(Rejection::kStalledLine);
     return;
   }

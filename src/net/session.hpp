@@ -11,11 +11,13 @@
 #include <string>
 
 #include "commands/commands.hpp"
+#include "commands/resp_commands.hpp"
 #include "metrics/loop_metrics.hpp"
 #include "net/outbox.hpp"
 #include "net/rejection_log.hpp"
 #include "net/transport.hpp"
 #include "protocol/line_splitter.hpp"
+#include "protocol/resp.hpp"
 #include "store/store.hpp"
 
 namespace count {
@@ -59,7 +61,14 @@ class Session {
   void count_close();
   std::string peer() const;
   ReadOutcome read_and_serve();
+  struct Resp;
+
   void serve(std::string_view bytes);
+  void serve_line(std::string_view bytes);
+  void serve_resp(std::string_view bytes);
+  void after_serving(std::uint64_t wrong_before, std::uint64_t refused_before,
+                     std::string_view rest);
+  void render_late(const Reply& reply, std::string& out);
   void serve_end_of_stream();
   void hold_late_reply(Reply reply, std::string& replies, Seq& seq);
   void queue_replies(std::string& replies, Seq seq);
@@ -70,7 +79,9 @@ class Session {
   Loop& loop_;    // owns the context the socket runs on
   Store& store_;  // owned by the server
   Transport transport_;
-  LineSplitter splitter_;
+  LineSplitter splitter_;       // the line protocol's
+  std::unique_ptr<Resp> resp_;  // the Redis protocol's: made when the first byte is '*'
+  bool protocol_chosen_ = false;
   Outbox outbox_;
   ConnectionState connection_;
   std::unique_ptr<Penalty> penalty_;  // after a wrong password only

@@ -32,6 +32,7 @@ enum class ErrCause : std::uint8_t {
   kNoPassword,        // `auth` on a server without a password
   kStoreUnavailable,  // the store could not serve it in time (etcd)
   kConnectionLimit,   // a connection past the limit (its one `err` before the close)
+  kBadRequest,        // a malformed request of the Redis protocol (the connection closes)
   kCount
 };
 
@@ -42,16 +43,26 @@ struct Reply {
   // The first four in this order: the metrics index by it.
   enum class Kind { kOk, kVal, kErr, kQuit, kLater };
 
+  // How RESP shows a kLater reply once decided: as it is; as "+OK" (WATCH, whose decided
+  // reply holds the version watched); or as an EXEC's array (see Transacted in store.hpp).
+  enum class Shape : std::uint8_t { kPlain, kOkOnly, kExec };
+
   Kind kind = Kind::kErr;
   ErrCause cause = ErrCause::kNone;  // for kErr
   // Which command a kLater reply answers, for the metrics once it is decided: 1 + its row in
   // the command table; 0 for a request that names none.
   std::uint8_t command = 0;
-  std::int64_t value = 0;  // for kVal; for kLater, the reply's index in `later`
+  // For kVal the value read, for a mutation's kOk the value it produced; for kLater, the
+  // reply's index in `later`.
+  std::int64_t value = 0;
   Seq seq = 0;
   std::shared_ptr<const LateReplies> later{};  // for kLater only
+  Shape shape = Shape::kPlain;                 // for kLater only
 
-  static Reply ok(Seq seq) { return {Kind::kOk, ErrCause::kNone, 0, 0, seq}; }
+  // A mutation's ok carries the value it produced (RESP's INCR answers it; `ok` does not).
+  static Reply ok(Seq seq, std::int64_t value = 0) {
+    return {Kind::kOk, ErrCause::kNone, 0, value, seq};
+  }
   static Reply val(std::int64_t value, Seq seq) {
     return {Kind::kVal, ErrCause::kNone, 0, value, seq};
   }

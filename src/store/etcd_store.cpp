@@ -55,24 +55,57 @@ EtcdStore::EtcdStore(std::unique_ptr<EtcdKv> kv, EtcdStoreOptions options)
 
 EtcdStore::~EtcdStore() { close(); }
 
-template <typename Result>
-Result EtcdStore::join_open_round(Entry entry) const {
+std::tuple<std::shared_ptr<const LateReplies>, std::size_t, Seq> EtcdStore::join_open_round(
+    std::span<const Entry> entries) const {
   const std::lock_guard lock(mutex_);
   Round& round = *open_;
   if (round.entries.empty()) round.opened_at = Clock::now();
-  round.entries.push_back(entry);
-  round.replies->replies.emplace_back();
-  round.last_seq = ++next_seq_;
+  const std::size_t first = round.entries.size();
+  round.entries.insert(round.entries.end(), entries.begin(), entries.end());
+  round.replies->replies.resize(round.entries.size());
+  next_seq_ += entries.size();
+  round.last_seq = next_seq_;
+  return {round.replies, first, round.last_seq};
+}
+
+template <typename Result>
+Result EtcdStore::join_open_round(Entry entry) const {
+  auto [later, index, seq] = join_open_round(std::span<const Entry>(&entry, 1));
   Result result;
-  result.seq = round.last_seq;
-  result.later = round.replies;
-  result.later_index = round.entries.size() - 1;
+  result.seq = seq;
+  result.later = std::move(later);
+  result.later_index = index;
   return result;
 }
 
-Applied EtcdStore::add(std::int64_t delta) { return join_open_round<Applied>({delta, false}); }
+Applied EtcdStore::add(std::int64_t delta) {
+  return join_open_round<Applied>({Entry::Kind::kAdd, delta});
+}
 
-Snapshot EtcdStore::get() const { return join_open_round<Snapshot>({0, true}); }
+Snapshot EtcdStore::get() const { return join_open_round<Snapshot>({Entry::Kind::kGet}); }
+
+Watched EtcdStore::watch() { return join_open_round<Watched>({Entry::Kind::kWatch}); }
+
+Transacted EtcdStore::transact(std::span<const Step> steps, const Watched* watched) {
+  std::vector<Entry> entries;
+  entries.reserve(steps.size() + 1);
+  Entry head{Entry::Kind::kTransaction};
+  head.steps = static_cast<std::uint32_t>(steps.size());
+  if (watched) {
+    head.watch = watched->later;
+    head.watch_index = watched->later_index;
+  }
+  entries.push_back(std::move(head));
+  for (const Step& step : steps) {
+    entries.push_back({step.is_get ? Entry::Kind::kGet : Entry::Kind::kStep, step.delta});
+  }
+  auto [later, index, seq] = join_open_round(entries);
+  Transacted result;
+  result.seq = seq;
+  result.later = std::move(later);
+  result.later_index = index;
+  return result;
+}
 
 // A loop served its turn: if the round thread is idle, the open round goes now. While a
 // round trip is in flight, later requests keep joining the open round, which goes as soon
@@ -142,27 +175,77 @@ void EtcdStore::run() {
 
 std::pair<std::int64_t, bool> EtcdStore::decide(Round& round, const Base& base) const {
   std::int64_t value = base.value;
+  std::int64_t applied = 0;  // mutations applied so far in this round
   const Seq first_seq = round.last_seq + 1 - round.entries.size();
+  // A step of a transaction that did not run is skipped: its reply is never shown.
+  std::size_t skip_until = 0;
   for (std::size_t i = 0; i < round.entries.size(); ++i) {
     const Entry& entry = round.entries[i];
     const Seq seq = first_seq + i;
     Reply& reply = round.replies->replies[i];
-    if (entry.is_get) {
-      reply = Reply::val(value, seq);
+    if (i < skip_until) {
+      reply = Reply::err(seq);
       continue;
     }
-    // The range rule, request by request, in arrival order (docs/protocol.md).
-    const std::optional<std::int64_t> next = checked_add(value, entry.delta);
-    if (!next) {
-      reply = Reply::err(seq, ErrCause::kOverflow);
-      continue;
+    switch (entry.kind) {
+      case Entry::Kind::kGet:
+        reply = Reply::val(value, seq);
+        break;
+      case Entry::Kind::kAdd:
+      case Entry::Kind::kStep: {
+        // The range rule, request by request, in arrival order (docs/protocol.md).
+        const std::optional<std::int64_t> next = checked_add(value, entry.delta);
+        if (!next) {
+          reply = Reply::err(seq, ErrCause::kOverflow);
+          break;
+        }
+        value = *next;
+        ++applied;
+        reply = Reply::ok(seq, value);
+        break;
+      }
+      case Entry::Kind::kWatch:
+        // For now, how many mutations of the round came before it; settle_watches() turns it
+        // into the version.
+        reply = Reply::ok(seq, applied);
+        break;
+      case Entry::Kind::kTransaction: {
+        bool unchanged = true;
+        if (entry.watch) {
+          const Reply& watched = entry.watch->replies[entry.watch_index];
+          if (entry.watch == round.replies) {
+            unchanged = watched.value == applied;  // watched earlier in this round
+          } else {
+            // Decided in an earlier round: the key's revision then, or -1, or an err.
+            unchanged = watched.kind == Reply::Kind::kOk && watched.value >= 0 &&
+                        watched.value == base.revision && applied == 0;
+          }
+        }
+        reply = unchanged ? Reply::ok(seq) : Reply::err(seq);
+        if (!unchanged) skip_until = i + 1 + entry.steps;
+        break;
+      }
     }
-    reply = Reply::ok(seq);
-    value = *next;
   }
-  // Mutations that leave the value as it was need no write: a read made after they all
-  // arrived is as good a place for them in the order of operations.
-  return {value, value != base.value};
+  return {value, applied > 0};
+}
+
+void EtcdStore::settle_watches(Round& round, std::int64_t revision) {
+  std::int64_t applied = 0;
+  for (std::size_t i = 0; i < round.entries.size(); ++i) {
+    const Reply& reply = round.replies->replies[i];
+    const Entry::Kind kind = round.entries[i].kind;
+    if ((kind == Entry::Kind::kAdd || kind == Entry::Kind::kStep) &&
+        reply.kind == Reply::Kind::kOk) {
+      ++applied;
+    }
+  }
+  for (std::size_t i = 0; i < round.entries.size(); ++i) {
+    Reply& reply = round.replies->replies[i];
+    if (round.entries[i].kind == Entry::Kind::kWatch && reply.kind == Reply::Kind::kOk) {
+      reply.value = reply.value == applied ? revision : -1;
+    }
+  }
 }
 
 void EtcdStore::publish(Round& round) {
@@ -266,7 +349,10 @@ void EtcdStore::serve(Round& round) {
         continue;
       }
       if (in_doubt) {
-        if (committed_since(read.record, first_transaction)) return;       // replies as decided
+        if (committed_since(read.record, first_transaction)) {  // replies as decided
+          settle_watches(round, read.record.mod_revision);  // written with the key
+          return;
+        }
         if (read.key.mod_revision != in_doubt_revision) in_doubt = false;  // it never will
       }
       // While in doubt the key still holds the value compared against, which was ours.
@@ -285,9 +371,12 @@ void EtcdStore::serve(Round& round) {
       std::tie(new_value, changes) = decide(round, *base_);
     }
     if (!changes) {
-      // Nothing to write: gets, and mutations refused by the range rule. Their answers must
-      // come from a read made after they arrived.
-      if (fresh) return;
+      // Nothing to write: gets, watches, and mutations refused by the range rule. Their
+      // answers must come from a read made after they arrived.
+      if (fresh) {
+        settle_watches(round, base_->revision);
+        return;
+      }
       continue;
     }
 
@@ -303,11 +392,13 @@ void EtcdStore::serve(Round& round) {
     switch (commit.status) {
       case CommitStatus::kCommitted:
         base_ = Base{new_value, commit.revision};
+        settle_watches(round, commit.revision);
         return;
       case CommitStatus::kConflict:
         if (committed_since(commit.record, first_transaction)) {
           // An earlier transaction of this round did commit; the key has moved on since.
           base_.reset();
+          settle_watches(round, commit.record.mod_revision);  // written with the key
           return;
         }
         in_doubt = false;

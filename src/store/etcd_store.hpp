@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "store/etcd_client.hpp"
@@ -81,9 +82,16 @@ class EtcdStore final : public Store {
   EtcdStore(const EtcdStore&) = delete;
   EtcdStore& operator=(const EtcdStore&) = delete;
 
-  // Both answer later (Applied::later, Snapshot::later): the request joins the open round.
+  // All answer later (Applied::later, Snapshot::later, ...): the request joins the open
+  // round. A transaction's steps join it together, so that nothing comes between them in
+  // the round's order. The version WATCH remembers is the key's revision once the round's
+  // write is in (or -1, when a mutation of the same round came after the WATCH); every round
+  // that applies a mutation writes, even when the value ends as it was, so that the revision
+  // moves with every mutation of every front end.
   Applied add(std::int64_t delta) override;
   Snapshot get() const override;
+  Watched watch() override;
+  Transacted transact(std::span<const Step> steps, const Watched* watched) override;
   void commit() override;
   // Late replies leave when their batch is decided; this only says how far that has come.
   Seq durable_seq() const override { return decided_seq_.load(std::memory_order_acquire); }
@@ -112,8 +120,14 @@ class EtcdStore final : public Store {
 
  private:
   struct Entry {
-    std::int64_t delta = 0;
-    bool is_get = false;
+    enum class Kind : std::uint8_t { kGet, kAdd, kWatch, kTransaction, kStep };
+    Kind kind = Kind::kGet;
+    std::int64_t delta = 0;  // kAdd, kStep
+    std::uint32_t steps = 0;  // kTransaction: how many kStep entries follow it
+    // kTransaction after a WATCH: the WATCH's reply (decided in an earlier round, or earlier
+    // in this one).
+    std::shared_ptr<const LateReplies> watch{};
+    std::size_t watch_index = 0;
   };
   struct Round {
     std::vector<Entry> entries;
@@ -127,13 +141,20 @@ class EtcdStore final : public Store {
     std::int64_t revision = 0;  // the key's mod_revision; 0 while it does not exist
   };
 
+  // Adds the entries to the open round together; returns the batch, the first one's index
+  // and the last one's seq.
+  std::tuple<std::shared_ptr<const LateReplies>, std::size_t, Seq> join_open_round(
+      std::span<const Entry> entries) const;
   template <typename Result>
   Result join_open_round(Entry entry) const;
   void run();
   void serve(Round& round);
   // Decides every reply of `round` from `base`; returns the value after its mutations and
-  // whether that differs from base's.
+  // whether any mutation was applied.
   std::pair<std::int64_t, bool> decide(Round& round, const Base& base) const;
+  // Once the round's write (if any) is in at `revision`: the WATCH replies of the round say
+  // which version they saw.
+  static void settle_watches(Round& round, std::int64_t revision);
   void fail(Round& round);
   // Lets the replies of `round` out.
   void publish(Round& round);

@@ -173,6 +173,36 @@ Snapshot FileStore::get() const {
   return {value_, applied_seq_.load(std::memory_order_relaxed)};
 }
 
+// WATCH tells nothing of the value, but EXEC later tells whether it moved: it waits, as a
+// read does, for the state it saw.
+Watched FileStore::watch() {
+  const Seq seq = applied_seq_.load(std::memory_order_acquire);
+  return {seq, seq};
+}
+
+// Every reply of the transaction waits for its last mutation: EXEC's replies leave together.
+Transacted FileStore::transact(std::span<const Step> steps, const Watched* watched) {
+  Transacted result;
+  result.replies.reserve(steps.size());
+  std::vector<StepResult> results(steps.size());
+  {
+    const std::lock_guard lock(mutex_);
+    const Seq seq = applied_seq_.load(std::memory_order_relaxed);
+    result.seq = seq;
+    if (watched && watched->version != seq) return result;
+    const auto [value, applied] =
+        run_steps(value_, steps, [&](std::size_t i, const StepResult& step) { results[i] = step; });
+    value_ = value;
+    result.seq = seq + applied;
+    applied_seq_.store(result.seq, std::memory_order_release);
+  }
+  result.ran = true;
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    result.replies.push_back(step_reply(steps[i], results[i], result.seq));
+  }
+  return result;
+}
+
 // Under everysec and never, replies do not wait for the disk: everything applied counts,
 // until the disk fails.
 Seq FileStore::durable_seq() const {

@@ -51,6 +51,9 @@ class FileStore final : public Store {
 
   Applied add(std::int64_t delta) override;
   Snapshot get() const override;
+  // The version is the seq of the last mutation applied: each applied mutation takes one.
+  Watched watch() override;
+  Transacted transact(std::span<const Step> steps, const Watched* watched) override;
   void commit() override;
   Seq durable_seq() const override;
   void on_durable(std::function<void()> listener) override;

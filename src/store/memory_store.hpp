@@ -13,6 +13,8 @@ class MemoryStore final : public Store {
 
   Applied add(std::int64_t delta) override;
   Snapshot get() const override { return {counter_.load(), 0}; }
+  Watched watch() override { return {counter_.version(), 0}; }
+  Transacted transact(std::span<const Step> steps, const Watched* watched) override;
   void commit() override {}
   Seq durable_seq() const override { return 0; }
   void on_durable(std::function<void()> /*listener*/) override {}

@@ -7,6 +7,10 @@
 #include <functional>
 #include <memory>
 
+#include <span>
+#include <vector>
+
+#include "core/counter.hpp"
 #include "metrics/metrics.hpp"
 #include "protocol/reply.hpp"
 
@@ -34,12 +38,49 @@ struct Snapshot {
   std::size_t later_index = 0;
 };
 
+// What WATCH remembers: the store's version (Counter::version(): mutations applied) at the
+// time of the request; or, from a store that answers later, a reply decided later whose
+// value is that version (kOk), or that says the version is already gone (kErr).
+struct Watched {
+  std::uint64_t version = 0;
+  Seq seq = 0;
+  std::shared_ptr<const LateReplies> later{};
+  std::size_t later_index = 0;
+};
+
+// The outcome of a transaction. Decided now: `ran` false when the watched version had moved
+// (nothing ran), else one reply per step in `replies`, each a reply of get (kVal) or of a
+// mutation (kOk with the new value, or kErr); `seq` covers them all. Decided later:
+// later->replies[later_index] is kOk when it ran and kErr when not, and the step replies
+// follow it.
+struct Transacted {
+  bool ran = false;
+  std::vector<Reply> replies;
+  Seq seq = 0;
+  std::shared_ptr<const LateReplies> later{};
+  std::size_t later_index = 0;
+};
+
+// The reply of one step of a transaction, seq being the state it depends on.
+inline Reply step_reply(const Step& step, const StepResult& result, Seq seq) {
+  if (step.is_get) return Reply::val(result.value, seq);
+  return result.ok ? Reply::ok(seq, result.value) : Reply::err(seq, ErrCause::kOverflow);
+}
+
 class Store {
  public:
   virtual ~Store() = default;
 
   virtual Applied add(std::int64_t delta) = 0;
   virtual Snapshot get() const = 0;
+
+  // The version now, for WATCH.
+  virtual Watched watch() = 0;
+
+  // Runs `steps` one after another with no other mutation of any client between them, the
+  // range rule applied to each; or none, when `watched` is given and the version has moved
+  // since (any mutation applied by anyone). `watched` is read during the call only.
+  virtual Transacted transact(std::span<const Step> steps, const Watched* watched) = 0;
 
   // The caller has applied a batch of mutations (the requests of one turn of its event
   // loop): start making them durable. Mutations alone do not start a disk sync, so that one

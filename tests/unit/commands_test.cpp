@@ -25,11 +25,13 @@ class CommandsTest : public ::testing::Test {
 
 TEST_F(CommandsTest, GetRepliesTheValue) { EXPECT_EQ(run("get"), Reply::val(0, 0)); }
 
+// A mutation's ok carries the value it produced (RESP's INCR answers it; the line protocol
+// shows `ok` only).
 TEST_F(CommandsTest, IncrDecrAndAddChangeTheValueAndReplyOk) {
-  EXPECT_EQ(run("incr"), Reply::ok(0));
-  EXPECT_EQ(run("add -5"), Reply::ok(0));
-  EXPECT_EQ(run("decr"), Reply::ok(0));
-  EXPECT_EQ(run("add +10"), Reply::ok(0));
+  EXPECT_EQ(run("incr"), Reply::ok(0, 1));
+  EXPECT_EQ(run("add -5"), Reply::ok(0, -4));
+  EXPECT_EQ(run("decr"), Reply::ok(0, -5));
+  EXPECT_EQ(run("add +10"), Reply::ok(0, 5));
   EXPECT_EQ(run("get"), Reply::val(5, 0));
 }
 
@@ -39,16 +41,16 @@ TEST_F(CommandsTest, QuitRepliesQuitAndChangesNothing) {
 }
 
 TEST_F(CommandsTest, CommandWordsAreCaseInsensitive) {
-  EXPECT_EQ(run("INCR"), Reply::ok(0));
-  EXPECT_EQ(run("Add 2"), Reply::ok(0));
-  EXPECT_EQ(run("dEcR"), Reply::ok(0));
+  EXPECT_EQ(run("INCR"), Reply::ok(0, 1));
+  EXPECT_EQ(run("Add 2"), Reply::ok(0, 3));
+  EXPECT_EQ(run("dEcR"), Reply::ok(0, 2));
   EXPECT_EQ(run("GET"), Reply::val(2, 0));
   EXPECT_EQ(run("QUIT"), Reply::quit());
 }
 
 TEST_F(CommandsTest, SurroundingWhiteSpaceAndCarriageReturnAreDropped) {
-  EXPECT_EQ(run("  incr\t"), Reply::ok(0));
-  EXPECT_EQ(run("add\t \t3\r"), Reply::ok(0));
+  EXPECT_EQ(run("  incr\t"), Reply::ok(0, 1));
+  EXPECT_EQ(run("add\t \t3\r"), Reply::ok(0, 4));
   EXPECT_EQ(run("\tget \r"), Reply::val(4, 0));
 }
 
@@ -89,9 +91,9 @@ TEST(CommandsRange, IncrAtInt64MaxRepliesErrAndKeepsValue) {
   MemoryStore store(kMax);
   EXPECT_EQ(execute_line("incr", store), Reply::err());
   EXPECT_EQ(execute_line("add 1", store), Reply::err());
-  EXPECT_EQ(execute_line("add 0", store), Reply::ok(0));
+  EXPECT_EQ(execute_line("add 0", store), Reply::ok(0, kMax));
   EXPECT_EQ(execute_line("get", store), Reply::val(kMax, 0));
-  EXPECT_EQ(execute_line("add -9223372036854775808", store), Reply::ok(0));
+  EXPECT_EQ(execute_line("add -9223372036854775808", store), Reply::ok(0, -1));
   EXPECT_EQ(execute_line("get", store), Reply::val(-1, 0));
 }
 
@@ -101,16 +103,16 @@ TEST(CommandsRange, DecrAtInt64MinRepliesErrAndKeepsValue) {
   EXPECT_EQ(execute_line("add -1", store), Reply::err());
   EXPECT_EQ(execute_line("add -9223372036854775808", store), Reply::err());
   EXPECT_EQ(execute_line("get", store), Reply::val(kMin, 0));
-  EXPECT_EQ(execute_line("add 9223372036854775807", store), Reply::ok(0));
+  EXPECT_EQ(execute_line("add 9223372036854775807", store), Reply::ok(0, -1));
   EXPECT_EQ(execute_line("get", store), Reply::val(-1, 0));
 }
 
 TEST(CommandsRange, AddReachesBothEndsExactly) {
   MemoryStore store;
-  EXPECT_EQ(execute_line("add 9223372036854775807", store), Reply::ok(0));
+  EXPECT_EQ(execute_line("add 9223372036854775807", store), Reply::ok(0, kMax));
   EXPECT_EQ(execute_line("get", store), Reply::val(kMax, 0));
-  EXPECT_EQ(execute_line("add -9223372036854775807", store), Reply::ok(0));
-  EXPECT_EQ(execute_line("add -9223372036854775808", store), Reply::ok(0));
+  EXPECT_EQ(execute_line("add -9223372036854775807", store), Reply::ok(0, 0));
+  EXPECT_EQ(execute_line("add -9223372036854775808", store), Reply::ok(0, kMin));
   EXPECT_EQ(execute_line("get", store), Reply::val(kMin, 0));
 }
 
@@ -122,6 +124,10 @@ class SeqStore final : public Store {
     return delta > 0 ? Applied{true, 1, 41} : Applied{false, 0, 40};
   }
   Snapshot get() const override { return {1, 41}; }
+  Watched watch() override { return {41, 41}; }
+  Transacted transact(std::span<const Step> /*steps*/, const Watched* /*watched*/) override {
+    return {};
+  }
   void commit() override {}
   Seq durable_seq() const override { return 0; }
   void on_durable(std::function<void()> /*listener*/) override {}
@@ -131,7 +137,7 @@ class SeqStore final : public Store {
 
 TEST(CommandSeq, RepliesCarryTheSeqOfTheStateTheyReveal) {
   SeqStore store;
-  EXPECT_EQ(execute_line("incr", store), Reply::ok(41));
+  EXPECT_EQ(execute_line("incr", store), Reply::ok(41, 1));
   EXPECT_EQ(execute_line("get", store), Reply::val(1, 41));
   // A refused mutation tells the value is at an end of the range: that state must be durable
   // before the err leaves.
@@ -191,7 +197,7 @@ TEST_F(AuthTest, BeforeAuthEveryRequestButAuthAndQuitGetsErrAndChangesNothing) {
 TEST_F(AuthTest, TheRightPasswordOpensTheConnectionForGood) {
   EXPECT_EQ(run("auth s3cret!"), Reply::ok(0));
   EXPECT_TRUE(connection_.authenticated);
-  EXPECT_EQ(run("incr"), Reply::ok(0));
+  EXPECT_EQ(run("incr"), Reply::ok(0, 1));
   EXPECT_EQ(run("auth wrong"), Reply::err());  // does not take it back
   EXPECT_EQ(run("get"), Reply::val(1, 0));
   EXPECT_EQ(run("AUTH s3cret!"), Reply::ok(0));  // the command word in any case, as every other
@@ -215,7 +221,7 @@ TEST(AuthWithoutPassword, AuthGetsErrAndEverythingElseWorksAsBefore) {
   ConnectionState connection;
   EXPECT_EQ(execute_line("auth anything", store, connection), Reply::err());
   EXPECT_EQ(execute_line("auth", store, connection), Reply::err());
-  EXPECT_EQ(execute_line("incr", store, connection), Reply::ok(0));
+  EXPECT_EQ(execute_line("incr", store, connection), Reply::ok(0, 1));
   EXPECT_FALSE(connection.authenticated);
   EXPECT_EQ(connection.wrong_passwords, 0U);
 }

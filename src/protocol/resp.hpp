@@ -1,0 +1,127 @@
+// The Redis protocol (RESP 2 and 3) as far as count-server speaks it (docs/protocol.md, "The
+// Redis protocol"): requests are arrays of bulk strings, cut from a byte stream by a
+// resumable parser; replies are written by small functions. Pure: no I/O, no threads; the
+// parser keeps at most kMaxRespRequestBytes of an unfinished request and checks every
+// length before it trusts it, so memory stays bounded whatever the lengths claim.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/reply.hpp"
+
+namespace count {
+
+// The longest request, in bytes on the wire (headers included), as for a request line.
+inline constexpr std::size_t kMaxRespRequestBytes = 4096;
+
+class RespParser {
+ public:
+  enum class Event { kRequest, kError };
+
+  // Calls sink(Event, std::span<const std::string_view> words) for each request that `bytes`
+  // completes, in order; the words are valid only during the call. A malformed request
+  // gives one kError (with no words; error() says what) and the parser takes nothing more.
+  // Empty arrays (*0, *-1) are skipped, as Redis does. The sink returns false to stop: feed
+  // then returns false, and the rest of `bytes` is left in *rest when `rest` is given.
+  template <typename Sink>
+  bool feed(std::string_view bytes, Sink&& sink, std::string_view* rest = nullptr);
+
+  // True while an unfinished request is held.
+  bool mid_request() const { return !partial_.empty(); }
+  bool failed() const { return !error_.empty(); }
+  // After kError: "Protocol error: ...", the text of the error reply.
+  const std::string& error() const { return error_; }
+
+ private:
+  enum class Outcome { kComplete, kIncomplete, kError };
+  // Parses one request at the start of `data`: on kComplete, *used is its size in bytes
+  // and words_ its words (none for an empty array).
+  Outcome parse_one(std::string_view data, std::size_t* used);
+  Outcome fail(std::string text);
+
+  std::string partial_;  // the start of a request whose end has not arrived
+  std::vector<std::string_view> words_;
+  std::string error_;
+};
+
+// Redis's integers (string2ll): an optional '-', then digits without a leading zero ("0"
+// alone is fine, "-0" is not), within int64; no '+', no spaces.
+std::optional<std::int64_t> parse_strict_int64(std::string_view text);
+
+// The protocol version a connection speaks: 2, or 3 after HELLO 3.
+enum class RespVersion : std::uint8_t { k2 = 2, k3 = 3 };
+
+void append_simple(std::string& out, std::string_view text);  // +text
+void append_error(std::string& out, std::string_view text);   // -text (text starts "ERR ...")
+void append_integer(std::string& out, std::int64_t value);     // :N
+void append_bulk(std::string& out, std::string_view bytes);    // $len bytes
+void append_array(std::string& out, std::size_t count);        // *N, then N replies
+void append_null(std::string& out, RespVersion version);       // $-1, or _ in RESP3
+void append_null_array(std::string& out, RespVersion version);  // *-1, or _ in RESP3
+void append_map(std::string& out, std::size_t pairs, RespVersion version);  // %N, or *2N
+void append_set(std::string& out, std::size_t count, RespVersion version);  // ~N, or *N
+
+// The reply of a request on the counter (GET, INCR, ...) in RESP: a read's value as a bulk
+// string, a mutation's new value as an integer, an error by its cause. A kLater reply must
+// be decided.
+void append_resp_reply(const Reply& reply, std::string& out);
+
+// The error text (without the leading '-') RESP gives for a cause.
+std::string_view resp_error_text(ErrCause cause);
+
+template <typename Sink>
+bool RespParser::feed(std::string_view bytes, Sink&& sink, std::string_view* rest) {
+  const auto stop = [&](std::string_view left) {
+    if (rest != nullptr) *rest = left;
+    return false;
+  };
+  if (failed()) return true;
+  // A request begun in an earlier call: complete it from the new bytes, taking no more of
+  // them than one request can hold.
+  if (!partial_.empty()) {
+    const std::size_t before = partial_.size();
+    const std::size_t room = kMaxRespRequestBytes + 1 - before;
+    const std::size_t taken = std::min(room, bytes.size());
+    partial_.append(bytes.substr(0, taken));
+    std::size_t used = 0;
+    const Outcome outcome = parse_one(partial_, &used);
+    if (outcome == Outcome::kError) {
+      partial_.clear();
+      sink(Event::kError, std::span<const std::string_view>{});
+      return stop({});
+    }
+    if (outcome == Outcome::kIncomplete) {
+      // parse_one refuses anything longer than a request may be, so all of `bytes` fit.
+      return true;
+    }
+    bytes.remove_prefix(used - before);
+    const bool go_on = words_.empty() || sink(Event::kRequest, std::span{words_});
+    partial_.clear();
+    if (partial_.capacity() > kMaxRespRequestBytes) partial_.shrink_to_fit();
+    if (!go_on) return stop(bytes);
+  }
+  while (!bytes.empty()) {
+    std::size_t used = 0;
+    const Outcome outcome = parse_one(bytes, &used);
+    if (outcome == Outcome::kError) {
+      sink(Event::kError, std::span<const std::string_view>{});
+      return stop({});
+    }
+    if (outcome == Outcome::kIncomplete) {
+      partial_.assign(bytes);
+      return true;
+    }
+    bytes.remove_prefix(used);
+    if (!words_.empty() && !sink(Event::kRequest, std::span{words_})) return stop(bytes);
+  }
+  return true;
+}
+
+}  // namespace count
