@@ -255,11 +255,27 @@ TEST(EtcdStore, GetsAloneAreAnsweredFromAFreshReadWithoutATransaction) {
   FakeEtcd etcd;
   auto store = make_store(etcd);
   etcd.put(kKey, "42");
-  const Pending a = get(*store), b = add(*store, 0);
+  const Pending a = get(*store), b = get(*store);
   store->commit();
   EXPECT_EQ(answer(*store, a), "val 42");
-  EXPECT_EQ(answer(*store, b), "ok");
+  EXPECT_EQ(answer(*store, b), "val 42");
   EXPECT_EQ(etcd.commits(), 0);
+}
+
+// WATCH counts every mutation applied, even one that changes nothing, on every front end:
+// so each is written, and moves the key's revision.
+TEST(EtcdStore, AMutationThatAddsZeroIsStillWritten) {
+  FakeEtcd etcd;
+  auto store = make_store(etcd);
+  const Pending a = add(*store, 0);
+  store->commit();
+  EXPECT_EQ(answer(*store, a), "ok");
+  EXPECT_EQ(etcd.commits(), 1);
+  const Pending b = add(*store, 5), c = add(*store, -5);
+  store->commit();
+  EXPECT_EQ(answer(*store, b), "ok");
+  EXPECT_EQ(answer(*store, c), "ok");
+  EXPECT_EQ(etcd.commits(), 2);
 }
 
 TEST(EtcdStore, AnUnknownOutcomeThatAppliedIsFoundInTheRecordAndNotAppliedTwice) {
