@@ -439,8 +439,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"line", "resp", "memcache", "etcd"}))
       ->capture_default_str();
   auto* key = app.add_option("--key", s.key,
-                             "The key holding the counter (resp, memcache; etcd: default "
-                             "count-server's, " +
+                             "The key holding the counter (memcache; resp: default count, "
+                             "count-server's; etcd: default count-server's, " +
                                  count::EtcdStoreOptions{}.key + ")")
                   ->capture_default_str();
   app.add_option("--timeout", s.timeout_s,
@@ -542,6 +542,7 @@ int main(int argc, char** argv) {
       count::parse_server_list(s.hosts, s.ports, error);
   if (!servers) return usage_error(error);
   s.load.servers = std::move(*servers);
+  if (key->count() == 0 && s.protocol == "resp") s.key = "count";  // count-server's default
   const std::optional<count::Codec> codec =
       count::Codec::make(*count::protocol_from_name(s.protocol), s.key, s.add_value, *mix, error);
   if (!codec) {

@@ -113,6 +113,18 @@ TEST(BenchE2E, AgainstCountServerEveryReplyAndTheCounterCheckPass) {
   EXPECT_EQ(client.call("get"), "val " + match[1].str());
 }
 
+// count-server's Redis side, through the same codec that drives Redis: every INCR, DECR,
+// INCRBY and GET reply checked, then the counter.
+TEST(BenchE2E, AgainstCountServerOverRespEveryReplyAndTheCounterCheckPass) {
+  ServerProcess server({"--in-memory"});
+  const RunResult result =
+      bench(server.port(), {"--protocol", "resp", "-n", "3000", "-c", "4", "-P", "4", "--ratio",
+                            "incr:decr:add:get=4:1:2:1", "--add-value", "-3"});
+  EXPECT_TRUE(exited_with(result, 0));
+  EXPECT_NE(result.out.find("counter check passed"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find(" 0 error, 0 unexpected"), std::string::npos) << result.out;
+}
+
 TEST(BenchE2E, ByDurationWithThreadsAndWarmUpPasses) {
   ServerProcess server({"--in-memory"});
   const RunResult result = bench(server.port(), {"-d", "0.5", "--warmup", "0.2", "-c", "6", "-t",
