@@ -31,11 +31,14 @@ struct RespCommand {
 
 namespace {
 
-RespOutcome written(Seq seq = 0) { return {RespOutcome::Kind::kWritten, seq, Reply{}, 0}; }
+RespOutcome written(Seq seq = 0) {
+  return {RespOutcome::Kind::kWritten, seq, Reply::ok(seq), 0};
+}
 
-RespOutcome error(RespCall& call, std::string_view text) {
+RespOutcome error(RespCall& call, std::string_view text,
+                  ErrCause cause = ErrCause::kBadArgument) {
   append_error(call.out, text);
-  return written();
+  return {RespOutcome::Kind::kWritten, 0, Reply::err(cause), 0};
 }
 
 // The case bit only, as in the line protocol's table: names are lower-case ASCII letters.
@@ -100,7 +103,6 @@ struct LineRequest {
 RespOutcome run_on_counter(RespCall& call, const Request& request) {
   const Reply reply = execute(request, *call.store, call.connection);
   RespOutcome outcome;
-  outcome.command = call.connection.last_command;
   outcome.seq = reply.seq;
   outcome.reply = reply;
   if (reply.kind == Reply::Kind::kLater) {
@@ -116,6 +118,7 @@ RespOutcome run_on_counter(RespCall& call, const Request& request) {
 struct CounterRequest {
   std::optional<Step> step;
   std::string error;
+  ErrCause cause = ErrCause::kNone;
 };
 
 // Checks a request on the counter as Redis does: the integer first, then the key.
@@ -134,11 +137,13 @@ CounterRequest counter_request(Words words, const RespSettings& settings) {
     const std::optional<std::int64_t> n = parse_strict_int64(words[2]);
     if (!n) {
       result.error = "ERR value is not an integer or out of range";
+      result.cause = ErrCause::kBadArgument;
       return result;
     }
     if (equals_ignoring_case(name, "decrby")) {
       if (*n == std::numeric_limits<std::int64_t>::min()) {
         result.error = "ERR decrement would overflow";
+        result.cause = ErrCause::kOverflow;
         return result;
       }
       delta = -*n;
@@ -148,6 +153,7 @@ CounterRequest counter_request(Words words, const RespSettings& settings) {
   }
   if (words[1] != settings.key) {
     result.error = no_such_key_text(words[1], settings);
+    result.cause = ErrCause::kNoSuchKey;
     return result;
   }
   result.step = Step{delta, is_get};
@@ -156,7 +162,7 @@ CounterRequest counter_request(Words words, const RespSettings& settings) {
 
 RespOutcome handle_counter(RespCall& call) {
   const CounterRequest checked = counter_request(call.words, call.resp.settings);
-  if (!checked.step) return error(call, checked.error);
+  if (!checked.step) return error(call, checked.error, checked.cause);
   LineRequest line;
   const Step step = *checked.step;
   if (step.is_get) {
@@ -226,7 +232,8 @@ RespOutcome handle_auth(RespCall& call) {
     if (call.connection.password == nullptr) {
       return error(call,
                    "ERR AUTH <password> called without any password configured for the default "
-                   "user. Are you sure your configuration is correct?");
+                   "user. Are you sure your configuration is correct?",
+                   ErrCause::kNoPassword);
     }
     if (!check_password(call, std::nullopt, call.words[1])) {
       return {RespOutcome::Kind::kWritten, 0, Reply::err(ErrCause::kWrongPassword), 0};
@@ -462,21 +469,21 @@ void forget_transaction(RespConnection& resp) {
 }
 
 RespOutcome handle_multi(RespCall& call) {
-  if (call.resp.in_multi) return error(call, "ERR MULTI calls can not be nested");
+  if (call.resp.in_multi) return error(call, "ERR MULTI calls can not be nested", ErrCause::kTransaction);
   call.resp.in_multi = true;
   append_simple(call.out, "OK");
   return written();
 }
 
 RespOutcome handle_discard(RespCall& call) {
-  if (!call.resp.in_multi) return error(call, "ERR DISCARD without MULTI");
+  if (!call.resp.in_multi) return error(call, "ERR DISCARD without MULTI", ErrCause::kTransaction);
   forget_transaction(call.resp);
   append_simple(call.out, "OK");
   return written();
 }
 
 RespOutcome handle_watch(RespCall& call) {
-  if (call.resp.in_multi) return error(call, "ERR WATCH inside MULTI is not allowed");
+  if (call.resp.in_multi) return error(call, "ERR WATCH inside MULTI is not allowed", ErrCause::kTransaction);
   const bool counter = std::find(call.words.begin() + 1, call.words.end(),
                                  call.resp.settings.key) != call.words.end();
   // A key watched already stays watched from the first time.
@@ -524,10 +531,10 @@ void append_exec_array(const std::vector<QueuedRequest>& queued, StepReply&& ste
 
 RespOutcome handle_exec(RespCall& call) {
   RespConnection& resp = call.resp;
-  if (!resp.in_multi) return error(call, "ERR EXEC without MULTI");
+  if (!resp.in_multi) return error(call, "ERR EXEC without MULTI", ErrCause::kTransaction);
   if (resp.multi_refused) {
     forget_transaction(resp);
-    return error(call, "EXECABORT Transaction discarded because of previous errors.");
+    return error(call, "EXECABORT Transaction discarded because of previous errors.", ErrCause::kTransaction);
   }
   std::vector<Step> steps;
   for (const QueuedRequest& request : resp.queued) {
@@ -580,6 +587,17 @@ constexpr std::array kRespCommands{
 
 std::span<const RespCommand> resp_table() { return kRespCommands; }
 
+}  // namespace
+
+std::string_view resp_command_name(std::size_t row) {
+  return row == 0 || row > kRespCommands.size() ? std::string_view("none")
+                                                : kRespCommands[row - 1].name;
+}
+
+std::size_t resp_command_count() { return kRespCommands.size(); }
+
+namespace {
+
 const RespCommand* find_resp_command(std::string_view name) {
   for (const RespCommand& command : kRespCommands) {
     if (equals_ignoring_case(name, command.name)) return &command;
@@ -606,7 +624,7 @@ RespOutcome queue(RespCall& call, const RespCommand& command) {
   for (const std::string_view word : call.words) bytes += word.size();
   if (resp.queued.size() >= kMaxQueuedRequests || resp.queued_bytes + bytes > kMaxQueuedBytes) {
     resp.multi_refused = true;
-    return error(call, "ERR a transaction holds at most 1000 requests and 64 KiB of them");
+    return error(call, "ERR a transaction holds at most 1000 requests and 64 KiB of them", ErrCause::kTransaction);
   }
   QueuedRequest request;
   request.command = &command;
@@ -634,7 +652,9 @@ RespOutcome execute_resp(std::span<const std::string_view> words, Store& store,
     ++connection.refused_before_auth;
     append_error(out, resp_error_text(ErrCause::kNotAuthenticated));
     if (resp.in_multi) resp.multi_refused = true;
-    return {RespOutcome::Kind::kWritten, 0, Reply::err(ErrCause::kNotAuthenticated), 0};
+    const auto row = command == nullptr ? 0 : command - kRespCommands.data() + 1;
+    return {RespOutcome::Kind::kWritten, 0, Reply::err(ErrCause::kNotAuthenticated),
+            static_cast<std::uint8_t>(row)};
   }
   if (command == nullptr) {
     if (resp.in_multi) resp.multi_refused = true;
@@ -646,14 +666,18 @@ RespOutcome execute_resp(std::span<const std::string_view> words, Store& store,
       forget_transaction(resp);
       return error(call,
                    "EXECABORT Transaction discarded because of: wrong number of arguments for "
-                   "'exec' command");
+                   "'exec' command",
+                   ErrCause::kTransaction);
     }
     if (resp.in_multi) resp.multi_refused = true;
-    const RespOutcome outcome = wrong_arity(call, command->name);
-    return {outcome.kind, 0, Reply::err(ErrCause::kBadArgument), 0};
+    RespOutcome outcome = wrong_arity(call, command->name);
+    outcome.command = static_cast<std::uint8_t>(command - kRespCommands.data() + 1);
+    return outcome;
   }
-  if (resp.in_multi && !command->runs_in_multi) return queue(call, *command);
-  return command->handler(call);
+  RespOutcome outcome =
+      resp.in_multi && !command->runs_in_multi ? queue(call, *command) : command->handler(call);
+  outcome.command = static_cast<std::uint8_t>(command - kRespCommands.data() + 1);
+  return outcome;
 }
 
 void append_late_resp_reply(const Reply& reply, ConnectionState& connection,

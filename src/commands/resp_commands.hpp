@@ -71,8 +71,8 @@ struct RespOutcome {
   Kind kind = Kind::kWritten;
   Seq seq = 0;
   Reply reply{};  // kLater: the reply to hold; kWritten: what it was, for the metrics
-  // The line protocol's row of the request (1 + its row) for a request on the counter, for
-  // the metrics; 0 for other requests, which are not counted by command.
+  // The request's row in the Redis command table, plus 1 (0: an unknown command), for the
+  // metrics.
   std::uint8_t command = 0;
 };
 
@@ -80,6 +80,11 @@ struct RespOutcome {
 // decided now, to `out`.
 RespOutcome execute_resp(std::span<const std::string_view> words, Store& store,
                          ConnectionState& connection, RespConnection& resp, std::string& out);
+
+// The name of the command of a metrics row (RespOutcome::command): "none" for row 0; and how
+// many commands there are.
+std::string_view resp_command_name(std::size_t row);
+std::size_t resp_command_count();
 
 // Writes a reply held as kLater, now decided (RespOutcome::kLater); called in the order the
 // replies leave.

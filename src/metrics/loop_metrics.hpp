@@ -15,7 +15,11 @@ namespace count {
 // Rows of the command table, plus row 0 for requests that name no command.
 inline constexpr std::size_t kMaxCommandRows = 8;
 
-// The replies a client can see: ok, val, err, quit.
+// Rows of the Redis command table, plus row 0 for unknown commands.
+inline constexpr std::size_t kMaxRespCommandRows = 32;
+
+// The replies a client can see: ok, val, err, quit (over RESP: a counter's value read is
+// val, an error err, QUIT quit, anything else ok).
 inline constexpr std::size_t kReplyKinds = 4;
 
 // Why a connection ended.
@@ -33,8 +37,10 @@ enum class CloseCause : std::uint8_t {
 };
 
 struct alignas(64) LoopMetrics {
-  // requests[command row][reply kind]
+  // requests[command row][reply kind], of the line protocol; resp_requests, of the Redis
+  // protocol, by the rows of its own table.
   std::array<std::array<MetricCounter, kReplyKinds>, kMaxCommandRows> requests;
+  std::array<std::array<MetricCounter, kReplyKinds>, kMaxRespCommandRows> resp_requests;
   std::array<MetricCounter, static_cast<std::size_t>(ErrCause::kCount)> errors;
   std::array<MetricCounter, static_cast<std::size_t>(CloseCause::kCount)> closed;
   MetricCounter accepted;        // by the loop that accepts (loop 0)
@@ -45,12 +51,21 @@ struct alignas(64) LoopMetrics {
   MetricCounter handshakes;      // TLS handshakes that succeeded
 
   // Counts one reply that leaves (kLater: the one decided), for the request's command row.
-  void count(const Reply& reply, std::uint8_t command) {
+  void count(const Reply& reply, std::uint8_t command) { count_in(requests, reply, command); }
+  void count_resp(const Reply& reply, std::uint8_t command) {
+    count_in(resp_requests, reply, command);
+  }
+
+ private:
+  template <std::size_t kRows>
+  void count_in(std::array<std::array<MetricCounter, kReplyKinds>, kRows>& table,
+                const Reply& reply, std::uint8_t command) {
     const Reply& final = reply.kind == Reply::Kind::kLater ? reply.decided() : reply;
     // ok, val, err and quit are the first four kinds, in the order of kReplyKinds.
-    requests[command < kMaxCommandRows ? command : 0][static_cast<std::size_t>(final.kind) & 3]
-        .add();
-    if (final.kind == Reply::Kind::kErr) errors[static_cast<std::size_t>(final.cause)].add();
+    table[command < kRows ? command : 0][static_cast<std::size_t>(final.kind) & 3].add();
+    if (final.kind == Reply::Kind::kErr && final.cause != ErrCause::kNone) {
+      errors[static_cast<std::size_t>(final.cause)].add();
+    }
   }
 };
 

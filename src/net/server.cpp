@@ -387,6 +387,10 @@ std::string_view err_cause_name(ErrCause cause) {
       return "connection_limit";
     case ErrCause::kBadRequest:
       return "bad_request";
+    case ErrCause::kNoSuchKey:
+      return "no_such_key";
+    case ErrCause::kTransaction:
+      return "transaction";
     case ErrCause::kCount:
       break;
   }
@@ -428,6 +432,9 @@ Server::Activity Server::activity() const {
     for (const auto& row : m.requests) {
       for (const MetricCounter& counter : row) totals.requests += counter.get();
     }
+    for (const auto& row : m.resp_requests) {
+      for (const MetricCounter& counter : row) totals.requests += counter.get();
+    }
     for (const MetricCounter& counter : m.errors) totals.errors += counter.get();
     totals.accepted += m.accepted.get();
     totals.refused += m.refused.get();
@@ -446,19 +453,36 @@ std::string Server::metrics_text() const {
   MetricsText out;
   const std::span<const CommandSpec> commands = command_table();
   out.family("count_server_requests_total", "counter",
-             "Requests answered, by command (none: no known command word) and by reply.");
+             "Requests answered, by protocol, by command (none: no known command word) and by "
+             "reply.");
+  // The replies a command can get: err, and its own (only err for no command).
+  const auto own_reply = [](std::size_t row, std::string_view command) -> std::string_view {
+    if (row == 0) return "err";
+    if (command == "get") return "val";
+    if (command == "quit") return "quit";
+    return "ok";
+  };
   for (std::size_t row = 0; row <= commands.size() && row < kMaxCommandRows; ++row) {
     const std::string_view command = row == 0 ? "none" : commands[row - 1].name;
-    // The replies a command can get: err, and its own (only err for no command).
-    const std::string_view own = row == 0            ? "err"
-                                 : command == "get"  ? "val"
-                                 : command == "quit" ? "quit"
-                                                     : "ok";
     for (std::size_t kind = 0; kind < kReplyKinds; ++kind) {
       const std::uint64_t count =
           sum([&](const LoopMetrics& m) -> const MetricCounter& { return m.requests[row][kind]; });
-      if (count == 0 && kReplyNames[kind] != "err" && kReplyNames[kind] != own) continue;
-      const std::array<Label, 2> labels{Label{"command", command},
+      if (count == 0 && kReplyNames[kind] != "err" && kReplyNames[kind] != own_reply(row, command)) {
+        continue;
+      }
+      const std::array<Label, 3> labels{Label{"protocol", "line"}, Label{"command", command},
+                                        Label{"reply", kReplyNames[kind]}};
+      out.sample("count_server_requests_total", labels, count);
+    }
+  }
+  for (std::size_t row = 0; row <= resp_command_count() && row < kMaxRespCommandRows; ++row) {
+    const std::string_view command = resp_command_name(row);
+    for (std::size_t kind = 0; kind < kReplyKinds; ++kind) {
+      const std::uint64_t count = sum(
+          [&](const LoopMetrics& m) -> const MetricCounter& { return m.resp_requests[row][kind]; });
+      // Only what was seen: the Redis table is long, and most of it is rarely asked.
+      if (count == 0) continue;
+      const std::array<Label, 3> labels{Label{"protocol", "resp"}, Label{"command", command},
                                         Label{"reply", kReplyNames[kind]}};
       out.sample("count_server_requests_total", labels, count);
     }

@@ -188,10 +188,11 @@ Session::ReadOutcome Session::read_and_serve() {
 }
 
 void Session::render_late(const Reply& reply, std::string& out) {
-  if (reply.command != 0) loop_.metrics().count(reply, reply.command);
   if (resp_) {
+    loop_.metrics().count_resp(reply, reply.command);
     append_late_resp_reply(reply, connection_, resp_->connection, out);
   } else {
+    loop_.metrics().count(reply, reply.command);
     append_reply(reply, out);
   }
 }
@@ -226,7 +227,7 @@ void Session::serve_resp(std::string_view bytes) {
         if (event == RespParser::Event::kError) {
           // Nothing of the malformed request is applied; the connection closes, as in Redis.
           append_error(replies, "ERR " + resp_->parser.error());
-          metrics.count(Reply::err(ErrCause::kBadRequest), 0);
+          metrics.count_resp(Reply::err(ErrCause::kBadRequest), 0);
           quit_ = true;
           return false;
         }
@@ -236,9 +237,7 @@ void Session::serve_resp(std::string_view bytes) {
           hold_late_reply(std::move(outcome.reply), replies, seq);
           return true;
         }
-        if (outcome.command != 0 || outcome.reply.cause != ErrCause::kNone) {
-          metrics.count(outcome.reply, outcome.command);
-        }
+        metrics.count_resp(outcome.reply, outcome.command);
         seq = std::max(seq, outcome.seq);
         quit_ = outcome.kind == RespOutcome::Kind::kQuit;
         // A wrong password stops the batch: what follows waits out the pause.

@@ -33,6 +33,8 @@ enum class ErrCause : std::uint8_t {
   kStoreUnavailable,  // the store could not serve it in time (etcd)
   kConnectionLimit,   // a connection past the limit (its one `err` before the close)
   kBadRequest,        // a malformed request of the Redis protocol (the connection closes)
+  kNoSuchKey,         // a Redis request on a key other than the counter's
+  kTransaction,       // a Redis transaction misused (EXEC without MULTI, EXECABORT, ...)
   kCount
 };
 

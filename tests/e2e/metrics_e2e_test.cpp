@@ -13,6 +13,7 @@
 #include "support/certs.hpp"
 #include "support/process.hpp"
 #include "support/prometheus.hpp"
+#include "support/resp.hpp"
 #include "support/wire.hpp"
 
 namespace count::test {
@@ -102,16 +103,16 @@ TEST(MetricsE2E, EveryCounterEqualsWhatWasSent) {
   const std::string page = scrape(server);
   EXPECT_EQ(promtool_check_metrics(page), "") << page;
   const std::vector<std::pair<std::string, double>> expected{
-      {R"(count_server_requests_total{command="get",reply="val"})", 4},
-      {R"(count_server_requests_total{command="get",reply="err"})", 2},
-      {R"(count_server_requests_total{command="incr",reply="ok"})", 10},
-      {R"(count_server_requests_total{command="decr",reply="ok"})", 3},
-      {R"(count_server_requests_total{command="add",reply="ok"})", 2},
-      {R"(count_server_requests_total{command="add",reply="err"})", 2},
-      {R"(count_server_requests_total{command="auth",reply="ok"})", 2},
-      {R"(count_server_requests_total{command="auth",reply="err"})", 1},
-      {R"(count_server_requests_total{command="quit",reply="quit"})", 1},
-      {R"(count_server_requests_total{command="none",reply="err"})", 4},
+      {R"(count_server_requests_total{protocol="line",command="get",reply="val"})", 4},
+      {R"(count_server_requests_total{protocol="line",command="get",reply="err"})", 2},
+      {R"(count_server_requests_total{protocol="line",command="incr",reply="ok"})", 10},
+      {R"(count_server_requests_total{protocol="line",command="decr",reply="ok"})", 3},
+      {R"(count_server_requests_total{protocol="line",command="add",reply="ok"})", 2},
+      {R"(count_server_requests_total{protocol="line",command="add",reply="err"})", 2},
+      {R"(count_server_requests_total{protocol="line",command="auth",reply="ok"})", 2},
+      {R"(count_server_requests_total{protocol="line",command="auth",reply="err"})", 1},
+      {R"(count_server_requests_total{protocol="line",command="quit",reply="quit"})", 1},
+      {R"(count_server_requests_total{protocol="line",command="none",reply="err"})", 4},
       {R"(count_server_errors_total{cause="not_authenticated"})", 1},
       {R"(count_server_errors_total{cause="wrong_password"})", 1},
       {R"(count_server_errors_total{cause="overflow"})", 1},
@@ -147,6 +148,52 @@ TEST(MetricsE2E, EveryCounterEqualsWhatWasSent) {
   EXPECT_EQ(http_get(server.metrics_port(), "/metrics/x").status, 404);
 }
 
+// Requests over the Redis protocol are counted under protocol="resp", by the Redis command.
+TEST(MetricsE2E, RedisRequestsAreCountedByCommandAndReply) {
+  ServerProcess server({"--in-memory", "--metrics", "127.0.0.1:0"});
+  Client client = server.connect();
+  client.send(resp_requests({{"INCR", "count"},
+                             {"INCR", "count"},
+                             {"INCRBY", "count", "x"},
+                             {"GET", "count"},
+                             {"GET", "other"},
+                             {"FOO"},
+                             {"PING"},
+                             {"MULTI"},
+                             {"INCR", "count"},
+                             {"EXEC"},
+                             {"EXEC"}}));
+  client.send("*1\r\n+bad\r\n");
+  RespReader reader(client);
+  EXPECT_EQ(reader.next(13).size(), 12U);  // the last one is the protocol error; then closed
+  Client line = server.connect();
+  EXPECT_EQ(line.call("incr"), "ok");
+  const std::string page = scrape(server);
+  EXPECT_EQ(promtool_check_metrics(page), "") << page;
+  const std::vector<std::pair<std::string, double>> expected{
+      // The INCR queued inside MULTI counts too: its reply was +QUEUED.
+      {R"(count_server_requests_total{protocol="resp",command="incr",reply="ok"})", 3},
+      {R"(count_server_requests_total{protocol="resp",command="incrby",reply="err"})", 1},
+      {R"(count_server_requests_total{protocol="resp",command="get",reply="val"})", 1},
+      {R"(count_server_requests_total{protocol="resp",command="get",reply="err"})", 1},
+      {R"(count_server_requests_total{protocol="resp",command="none",reply="err"})", 2},
+      {R"(count_server_requests_total{protocol="resp",command="ping",reply="ok"})", 1},
+      {R"(count_server_requests_total{protocol="resp",command="multi",reply="ok"})", 1},
+      {R"(count_server_requests_total{protocol="resp",command="exec",reply="ok"})", 1},
+      {R"(count_server_requests_total{protocol="resp",command="exec",reply="err"})", 1},
+      {R"(count_server_requests_total{protocol="line",command="incr",reply="ok"})", 1},
+      {R"(count_server_errors_total{cause="bad_argument"})", 1},
+      {R"(count_server_errors_total{cause="no_such_key"})", 1},
+      {R"(count_server_errors_total{cause="unknown_command"})", 1},
+      {R"(count_server_errors_total{cause="transaction"})", 1},
+      {R"(count_server_errors_total{cause="bad_request"})", 1},
+      {"count_server_value", 4},
+  };
+  for (const auto& [series, value] : expected) {
+    EXPECT_EQ(sample(page, series), value) << series << "\n" << page;
+  }
+}
+
 TEST(MetricsE2E, ARealPrometheusReadsTheRequestCounters) {
   ServerProcess server({"--in-memory", "--metrics", "127.0.0.1:0"});
   const Prometheus prometheus(server.metrics_port());
@@ -156,7 +203,7 @@ TEST(MetricsE2E, ARealPrometheusReadsTheRequestCounters) {
       exchange(client, repeat_line("incr", kIncrements) + "get\n", kIncrements + 1);
   ASSERT_EQ(replies.size(), kIncrements + 1U);
   EXPECT_EQ(replies.back(), "val 123");
-  EXPECT_TRUE(prometheus.wait_for(R"(count_server_requests_total{command="incr",reply="ok"})",
+  EXPECT_TRUE(prometheus.wait_for(R"(count_server_requests_total{protocol="line",command="incr",reply="ok"})",
                                   kIncrements, std::chrono::seconds(30)))
       << prometheus.log();
   EXPECT_TRUE(prometheus.wait_for("count_server_value", kIncrements, std::chrono::seconds(30)));
