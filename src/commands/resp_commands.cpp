@@ -1,9 +1,12 @@
 #include "commands/resp_commands.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
+#include <cassert>
 #include <charconv>
-#include <unistd.h>
+#include <limits>
 
 namespace count {
 
@@ -21,12 +24,16 @@ struct RespCall {
 
 using RespHandler = RespOutcome (*)(RespCall& call);
 
+// The requests on the counter.
+enum class CounterOp : std::uint8_t { kNone, kGet, kIncr, kDecr, kIncrBy, kDecrBy };
+
 struct RespCommand {
   std::string_view name;  // lower case; requests match it in any case
   int arity;              // Redis's: N words exactly (the command's included), or -N: N at least
   bool before_auth;       // may run before the connection has authenticated
   bool runs_in_multi;     // runs at once inside MULTI instead of being queued
   RespHandler handler;
+  CounterOp counter = CounterOp::kNone;  // what it does to the counter (a transaction's step)
 };
 
 namespace {
@@ -91,17 +98,10 @@ std::string no_such_key_text(std::string_view key, const RespSettings& settings)
 
 // --- Requests on the counter: the line protocol's handlers answer them. ---
 
-// The line protocol's request for a RESP request on the counter: built in place, with the
-// argument (a delta) written into `digits`.
-struct LineRequest {
-  Request request;
-  std::array<char, 24> digits{};
-};
-
-// Runs a request on the counter through the line protocol's table (authentication is
-// already settled) and writes or holds its reply.
-RespOutcome run_on_counter(RespCall& call, const Request& request) {
-  const Reply reply = execute(request, *call.store, call.connection);
+// Runs a request on the counter with the line protocol's handler (authentication is already
+// settled) and writes or holds its reply.
+RespOutcome run_on_counter(RespCall& call, const CommandSpec& spec, const Request& request) {
+  const Reply reply = spec.handler(request, *call.store, call.connection);
   RespOutcome outcome;
   outcome.seq = reply.seq;
   outcome.reply = reply;
@@ -122,65 +122,71 @@ struct CounterRequest {
 };
 
 // Checks a request on the counter as Redis does: the integer first, then the key.
-CounterRequest counter_request(Words words, const RespSettings& settings) {
-  const std::string_view name = words[0];
+CounterRequest counter_request(CounterOp op, Words words, const RespSettings& settings) {
   CounterRequest result;
-  std::int64_t delta = 0;
-  bool is_get = false;
-  if (equals_ignoring_case(name, "get")) {
-    is_get = true;
-  } else if (equals_ignoring_case(name, "incr")) {
-    delta = 1;
-  } else if (equals_ignoring_case(name, "decr")) {
-    delta = -1;
-  } else {
+  std::int64_t delta = op == CounterOp::kIncr ? 1 : op == CounterOp::kDecr ? -1 : 0;
+  if (op == CounterOp::kIncrBy || op == CounterOp::kDecrBy) {
     const std::optional<std::int64_t> n = parse_strict_int64(words[2]);
     if (!n) {
       result.error = "ERR value is not an integer or out of range";
       result.cause = ErrCause::kBadArgument;
       return result;
     }
-    if (equals_ignoring_case(name, "decrby")) {
-      if (*n == std::numeric_limits<std::int64_t>::min()) {
-        result.error = "ERR decrement would overflow";
-        result.cause = ErrCause::kOverflow;
-        return result;
-      }
-      delta = -*n;
-    } else {
-      delta = *n;
+    if (op == CounterOp::kDecrBy && *n == std::numeric_limits<std::int64_t>::min()) {
+      result.error = "ERR decrement would overflow";
+      result.cause = ErrCause::kOverflow;
+      return result;
     }
+    delta = op == CounterOp::kDecrBy ? -*n : *n;
   }
   if (words[1] != settings.key) {
     result.error = no_such_key_text(words[1], settings);
     result.cause = ErrCause::kNoSuchKey;
     return result;
   }
-  result.step = Step{delta, is_get};
+  result.step = Step{delta, op == CounterOp::kGet};
   return result;
 }
 
+// The line protocol's row for a name, found once.
+const CommandSpec& line_command(std::string_view name) {
+  const CommandSpec* spec = find_command(name);
+  assert(spec != nullptr);
+  return *spec;
+}
+
+// GET, INCR and DECR are the line protocol's get, incr and decr on the counter's key.
+template <CounterOp kOp>
 RespOutcome handle_counter(RespCall& call) {
-  const CounterRequest checked = counter_request(call.words, call.resp.settings);
-  if (!checked.step) return error(call, checked.error, checked.cause);
-  LineRequest line;
-  const Step step = *checked.step;
-  if (step.is_get) {
-    line.request.name = "get";
-  } else if (step.delta == 1 && call.words.size() == 2) {
-    line.request.name = "incr";
-  } else if (step.delta == -1 && call.words.size() == 2) {
-    line.request.name = "decr";
-  } else {
-    line.request.name = "add";
-    const char* end = std::to_chars(line.digits.data(), line.digits.data() + line.digits.size(),
-                                    step.delta)
-                          .ptr;
-    line.request.args[0] = std::string_view(line.digits.data(),
-                                            static_cast<std::size_t>(end - line.digits.data()));
-    line.request.arg_count = 1;
+  if (call.words[1] != call.resp.settings.key) {
+    return error(call, no_such_key_text(call.words[1], call.resp.settings), ErrCause::kNoSuchKey);
   }
-  return run_on_counter(call, line.request);
+  static const CommandSpec& spec = line_command(kOp == CounterOp::kGet    ? "get"
+                                                : kOp == CounterOp::kIncr ? "incr"
+                                                                          : "decr");
+  const Request request{spec.name};
+  return run_on_counter(call, spec, request);
+}
+
+// INCRBY and DECRBY are the line protocol's `add N`, once N passed Redis's stricter checks.
+template <CounterOp kOp>
+RespOutcome handle_counter_by(RespCall& call) {
+  const CounterRequest checked = counter_request(kOp, call.words, call.resp.settings);
+  if (!checked.step) return error(call, checked.error, checked.cause);
+  static const CommandSpec& spec = line_command("add");
+  Request request{spec.name};
+  request.arg_count = 1;
+  std::array<char, 24> digits{};
+  if (kOp == CounterOp::kIncrBy) {
+    request.args[0] = call.words[2];
+  } else {
+    const char* end = std::to_chars(digits.data(), digits.data() + digits.size(),
+                                    checked.step->delta)
+                          .ptr;
+    request.args[0] =
+        std::string_view(digits.data(), static_cast<std::size_t>(end - digits.data()));
+  }
+  return run_on_counter(call, spec, request);
 }
 
 // --- The connection and the server. ---
@@ -410,7 +416,7 @@ RespOutcome handle_command(RespCall& call) {
   const auto info = [&](const RespCommand& command) {
     // name, arity, flags, first key, last key, key step, ACL categories, tips, key specs,
     // subcommands: as COMMAND INFO gives them, with no flags or categories.
-    const bool keyed = command.handler == handle_counter || command.handler == handle_type ||
+    const bool keyed = command.counter != CounterOp::kNone || command.handler == handle_type ||
                        command.handler == handle_exists;
     append_array(call.out, 10);
     append_bulk(call.out, command.name);
@@ -561,11 +567,13 @@ RespOutcome handle_exec(RespCall& call) {
 }
 
 constexpr std::array kRespCommands{
-    RespCommand{"get", 2, false, false, handle_counter},
-    RespCommand{"incr", 2, false, false, handle_counter},
-    RespCommand{"decr", 2, false, false, handle_counter},
-    RespCommand{"incrby", 3, false, false, handle_counter},
-    RespCommand{"decrby", 3, false, false, handle_counter},
+    RespCommand{"get", 2, false, false, handle_counter<CounterOp::kGet>, CounterOp::kGet},
+    RespCommand{"incr", 2, false, false, handle_counter<CounterOp::kIncr>, CounterOp::kIncr},
+    RespCommand{"decr", 2, false, false, handle_counter<CounterOp::kDecr>, CounterOp::kDecr},
+    RespCommand{"incrby", 3, false, false, handle_counter_by<CounterOp::kIncrBy>,
+                CounterOp::kIncrBy},
+    RespCommand{"decrby", 3, false, false, handle_counter_by<CounterOp::kDecrBy>,
+                CounterOp::kDecrBy},
     RespCommand{"ping", -1, false, false, handle_ping},
     RespCommand{"echo", 2, false, false, handle_echo},
     RespCommand{"quit", -1, true, true, handle_quit},
@@ -628,8 +636,8 @@ RespOutcome queue(RespCall& call, const RespCommand& command) {
   }
   QueuedRequest request;
   request.command = &command;
-  if (command.handler == handle_counter) {
-    request.step = counter_request(call.words, resp.settings).step;
+  if (command.counter != CounterOp::kNone) {
+    request.step = counter_request(command.counter, call.words, resp.settings).step;
   }
   if (!request.step) {
     request.words.assign(call.words.begin(), call.words.end());

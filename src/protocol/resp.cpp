@@ -24,54 +24,101 @@ RespParser::Outcome RespParser::fail(std::string text) {
   return Outcome::kError;
 }
 
+namespace {
+
+enum class Number { kDone, kIncomplete, kBad };
+
+// The number after a type byte, from data[pos] up to its "\r\n", in Redis's strict form (as
+// parse_strict_int64), read byte by byte: this runs for every word of every request. On
+// kDone, pos is past the "\r\n". More than 18 digits is kBad: no length of ours is that long.
+Number read_number_slowly(std::string_view data, std::size_t& pos, std::int64_t& value) {
+  const char* p = data.data() + pos;
+  const char* const end = data.data() + data.size();
+  const bool negative = p < end && *p == '-';
+  if (negative) ++p;
+  const char* const digits = p;
+  std::int64_t n = 0;
+  while (p < end && *p >= '0' && *p <= '9') {
+    if (p - digits == 18) return Number::kBad;
+    n = n * 10 + (*p - '0');
+    ++p;
+  }
+  if (p + 1 >= end) return p < end && *p != '\r' ? Number::kBad : Number::kIncomplete;
+  if (p == digits || p[0] != '\r' || p[1] != '\n') return Number::kBad;
+  if (*digits == '0' && (p - digits > 1 || negative)) return Number::kBad;
+  value = negative ? -n : n;
+  pos = static_cast<std::size_t>(p + 2 - data.data());
+  return Number::kDone;
+}
+
+// One or two digits and "\r\n" (the counts and lengths of every common request) without a
+// loop; anything else the slow way.
+inline Number read_number(std::string_view data, std::size_t& pos, std::int64_t& value) {
+  const char* const p = data.data() + pos;
+  const std::size_t left = data.size() - pos;
+  if (left >= 4 && p[0] >= '1' && p[0] <= '9') {
+    if (p[1] == '\r' && p[2] == '\n') {
+      value = p[0] - '0';
+      pos += 3;
+      return Number::kDone;
+    }
+    if (p[1] >= '0' && p[1] <= '9' && p[2] == '\r' && p[3] == '\n') {
+      value = (p[0] - '0') * 10 + (p[1] - '0');
+      pos += 4;
+      return Number::kDone;
+    }
+  }
+  return read_number_slowly(data, pos, value);
+}
+
+}  // namespace
+
 // As Redis's processMultibulkBuffer, but a request may take kMaxRespRequestBytes at most,
 // which is known as soon as a length says so, and every "\r\n" is checked.
 RespParser::Outcome RespParser::parse_one(std::string_view data, std::size_t* used) {
   words_.clear();
-  std::size_t pos = 0;
   const auto too_long = [&] { return fail("Protocol error: request longer than 4096 bytes"); };
-  // The number after a type byte, up to its "\r\n"; nullopt with `incomplete` set when the
-  // line has not all arrived.
-  bool incomplete = false;
-  const auto header_number = [&]() -> std::optional<std::int64_t> {
-    const std::size_t cr = data.find('\r', pos + 1);
-    if (cr == std::string_view::npos || cr + 1 >= data.size()) {
-      incomplete = true;
-      return std::nullopt;
-    }
-    const std::optional<std::int64_t> number =
-        data[cr + 1] == '\n' ? parse_strict_int64(data.substr(pos + 1, cr - pos - 1))
-                             : std::nullopt;
-    pos = cr + 2;
-    return number;
-  };
-  const auto incomplete_or_too_long = [&] {
+  const auto incomplete = [&] {
     return data.size() > kMaxRespRequestBytes ? too_long() : Outcome::kIncomplete;
   };
-
   if (data[0] != '*') {
     return fail(std::string("Protocol error: expected '*', got '") + data[0] + "'");
   }
-  const std::optional<std::int64_t> count = header_number();
-  if (incomplete) return incomplete_or_too_long();
-  if (!count) return fail("Protocol error: invalid multibulk length");
-  if (*count <= 0) {  // an empty array: skipped
+  std::size_t pos = 1;
+  std::int64_t count = 0;
+  switch (read_number(data, pos, count)) {
+    case Number::kIncomplete:
+      return incomplete();
+    case Number::kBad:
+      return fail("Protocol error: invalid multibulk length");
+    case Number::kDone:
+      break;
+  }
+  if (count <= 0) {  // an empty array: skipped
     *used = pos;
     return Outcome::kComplete;
   }
   // Each word takes at least "$0\r\n\r\n".
-  if (*count > static_cast<std::int64_t>((kMaxRespRequestBytes - pos) / 6)) return too_long();
-  for (std::int64_t i = 0; i < *count; ++i) {
-    if (pos >= data.size()) return incomplete_or_too_long();
+  if (count > static_cast<std::int64_t>((kMaxRespRequestBytes - pos) / 6)) return too_long();
+  for (std::int64_t i = 0; i < count; ++i) {
+    if (pos >= data.size()) return incomplete();
     if (data[pos] != '$') {
       return fail(std::string("Protocol error: expected '$', got '") + data[pos] + "'");
     }
-    const std::optional<std::int64_t> length = header_number();
-    if (incomplete) return incomplete_or_too_long();
-    if (!length || *length < 0) return fail("Protocol error: invalid bulk length");
-    const auto size = static_cast<std::size_t>(*length);
+    ++pos;
+    std::int64_t length = 0;
+    switch (read_number(data, pos, length)) {
+      case Number::kIncomplete:
+        return incomplete();
+      case Number::kBad:
+        return fail("Protocol error: invalid bulk length");
+      case Number::kDone:
+        break;
+    }
+    if (length < 0) return fail("Protocol error: invalid bulk length");
+    const auto size = static_cast<std::size_t>(length);
     if (size > kMaxRespRequestBytes || pos + size + 2 > kMaxRespRequestBytes) return too_long();
-    if (pos + size + 2 > data.size()) return incomplete_or_too_long();
+    if (pos + size + 2 > data.size()) return incomplete();
     if (data[pos + size] != '\r' || data[pos + size + 1] != '\n') {
       return fail("Protocol error: expected '\\r\\n' after a bulk string");
     }
@@ -84,12 +131,35 @@ RespParser::Outcome RespParser::parse_one(std::string_view data, std::size_t* us
 
 namespace {
 
+// Writes `type`, the number in decimal and "\r\n" backwards from the end of a small buffer,
+// two digits at a time, and appends them in one go: every integer reply and length does it.
 void append_header(std::string& out, char type, std::int64_t number) {
-  std::array<char, 24> text{type};
-  char* const end = std::to_chars(text.data() + 1, text.data() + text.size() - 2, number).ptr;
-  end[0] = '\r';
-  end[1] = '\n';
-  out.append(text.data(), static_cast<std::size_t>(end + 2 - text.data()));
+  static constexpr char kPairs[] =
+      "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+      "8081828384858687888990919293949596979899";
+  std::array<char, 24> text;  // NOLINT(cppcoreguidelines-pro-type-member-init): written below
+  char* p = text.data() + text.size();
+  *--p = '\n';
+  *--p = '\r';
+  // The magnitude as unsigned: -INT64_MIN does not fit in int64.
+  std::uint64_t n = number < 0 ? 0 - static_cast<std::uint64_t>(number)
+                               : static_cast<std::uint64_t>(number);
+  while (n >= 100) {
+    const std::size_t pair = (n % 100) * 2;
+    n /= 100;
+    *--p = kPairs[pair + 1];
+    *--p = kPairs[pair];
+  }
+  if (n >= 10) {
+    *--p = kPairs[n * 2 + 1];
+    *--p = kPairs[n * 2];
+  } else {
+    *--p = static_cast<char>('0' + n);
+  }
+  if (number < 0) *--p = '-';
+  *--p = type;
+  out.append(p, static_cast<std::size_t>(text.data() + text.size() - p));
 }
 
 }  // namespace
