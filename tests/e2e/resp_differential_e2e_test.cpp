@@ -318,6 +318,10 @@ TEST_F(RespDifferentialTest, FixedCasesGetRedisBytes) {
              {"TYPE", "count"}, {"TYPE", "other"}, {"DBSIZE"}, {"SELECT", "0"},
              {"SELECT", "-1"}, {"SELECT", "16"}, {"SELECT", "x"}, {"SELECT", "00"}}),
       words({{"AUTH", "x"}, {"AUTH", "default", "anything"}, {"AUTH", "a", "b", "c"}}),
+      // CLIENT as clients use it on connecting (not ID: the numbers differ).
+      words({{"CLIENT", "GETNAME"}, {"CLIENT", "SETNAME", "worker"}, {"client", "getname"},
+             {"CLIENT", "SETNAME", "a b"}, {"CLIENT", "SETNAME"}, {"CLIENT", "GETNAME", "x"},
+             {"CLIENT", "ID", "x"}, {"CLIENT", "FOO"}, {"CLIENT"}, {"COMMAND", "FOO"}}),
       // Transactions.
       words({{"MULTI"}, {"INCR", "count"}, {"GET", "count"}, {"INCRBY", "count", "abc"},
              {"PING"}, {"ECHO", "e"}, {"EXISTS", "count"}, {"TYPE", "count"}, {"DBSIZE"},

@@ -522,6 +522,40 @@ TEST_P(RespCommandsTest, ConnectionCommandsAnswerWhatClientsExpect) {
   EXPECT_EQ(value(), 0);
 }
 
+TEST_P(RespCommandsTest, InfoClientAndCommandAnswerWhatClientsReadOnConnecting) {
+  settings_.version = "9.8.7";
+  const std::string info = run({"INFO"});
+  ASSERT_EQ(info[0], '$');
+  const std::size_t body = info.find("\r\n") + 2;
+  EXPECT_EQ(info.substr(1, body - 3), std::to_string(info.size() - body - 2));
+  for (const char* line : {"redis_version:7.0.0\r\n", "count_server_version:9.8.7\r\n",
+                           "loading:0\r\n", "role:master\r\n"}) {
+    EXPECT_NE(info.find(line), std::string::npos) << line;
+  }
+  EXPECT_EQ(run({"INFO", "persistence"}), bulk("# Persistence\r\nloading:0\r\n"));
+  EXPECT_EQ(run({"CLIENT", "ID"}), ":1\r\n");
+  EXPECT_EQ(other({"CLIENT", "ID"}), ":2\r\n");
+  EXPECT_EQ(run({"CLIENT", "GETNAME"}), "$-1\r\n");
+  EXPECT_EQ(run({"CLIENT", "SETNAME", "a b"}),
+            "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
+  EXPECT_EQ(run({"CLIENT", "SETNAME", "worker"}), "+OK\r\n");
+  EXPECT_EQ(run({"client", "getname"}), bulk("worker"));
+  EXPECT_EQ(run({"CLIENT", "SETINFO", "lib-name", "redis-py"}), "+OK\r\n");
+  EXPECT_EQ(run({"CLIENT", "SETINFO", "LIB-VER", "5.0"}), "+OK\r\n");
+  EXPECT_EQ(run({"CLIENT", "SETINFO", "other", "x"}), "-ERR Unrecognized option 'other'\r\n");
+  EXPECT_EQ(run({"CLIENT", "ID", "x"}), arity("client|id"));
+  EXPECT_EQ(run({"CLIENT", "FOO"}), "-ERR unknown subcommand 'FOO'. Try CLIENT HELP.\r\n");
+  EXPECT_EQ(run({"COMMAND", "COUNT"}), ":22\r\n");
+  EXPECT_EQ(run({"COMMAND", "DOCS"}), "*0\r\n");
+  EXPECT_EQ(run({"COMMAND", "INFO", "nope"}), "*1\r\n*-1\r\n");
+  EXPECT_EQ(run({"COMMAND", "FOO"}), "-ERR unknown subcommand 'FOO'. Try COMMAND HELP.\r\n");
+  run({"HELLO", "3"});
+  EXPECT_EQ(run({"COMMAND", "DOCS"}), "%0\r\n");
+  EXPECT_EQ(run({"CLIENT", "SETNAME", "x"}), "+OK\r\n");
+  a_.resp.name.clear();
+  EXPECT_EQ(run({"CLIENT", "GETNAME"}), "_\r\n");
+}
+
 // --- Authentication ---
 
 class RespAuthTest : public ::testing::Test {
