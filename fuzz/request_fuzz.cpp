@@ -74,7 +74,7 @@ std::optional<std::size_t> resp_reply_end(std::string_view data, std::size_t pos
     case '-':
       // Simple strings and errors are one line: no '\r' or '\n' inside.
       return head.find_first_of("\r\n") == std::string_view::npos ? std::optional(next)
-                                                                   : std::nullopt;
+                                                                  : std::nullopt;
     case '_':
       return head.empty() ? std::optional(next) : std::nullopt;
     case ':':
@@ -84,7 +84,8 @@ std::optional<std::size_t> resp_reply_end(std::string_view data, std::size_t pos
     case '~': {
       std::int64_t n = 0;
       const auto [end, ec] = std::from_chars(head.data(), head.data() + head.size(), n);
-      if (ec != std::errc{} || end != head.data() + head.size() || head.empty()) return std::nullopt;
+      if (ec != std::errc{} || end != head.data() + head.size() || head.empty())
+        return std::nullopt;
       if (data[pos] == ':') return next;
       if (n == -1 && (data[pos] == '$' || data[pos] == '*')) return next;
       if (n < 0) return std::nullopt;
@@ -136,10 +137,9 @@ std::string serve_resp(std::string_view stream, std::size_t piece, std::size_t& 
     const std::uint64_t version_before = store.watch().version;
     const std::uint64_t wrong_before = connection.wrong_passwords;
     std::string out;
-    const count::RespOutcome outcome =
-        count::execute_resp(words, store, connection, resp, out);
+    const count::RespOutcome outcome = count::execute_resp(words, store, connection, resp, out);
     if (outcome.kind == count::RespOutcome::Kind::kLater) std::abort();  // the memory store
-    if (resp_reply_end(out, 0) != out.size()) std::abort();  // exactly one whole reply
+    if (resp_reply_end(out, 0) != out.size()) std::abort();              // exactly one whole reply
     if (with_password && !was_authenticated && !connection.authenticated) {
       // Served before authentication: only errors and QUIT's +OK, and nothing changed.
       if (out[0] != '-' && outcome.kind != count::RespOutcome::Kind::kQuit) std::abort();

@@ -8,9 +8,9 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstdio>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
@@ -82,9 +82,21 @@ std::optional<std::size_t> reply_end(std::string_view data, std::size_t pos) {
   const char type = data[pos];
   std::size_t next = line_end + 2;
   switch (type) {
-    case '+': case '-': case ':': case '_': case ',': case '#': case '(':
+    case '+':
+    case '-':
+    case ':':
+    case '_':
+    case ',':
+    case '#':
+    case '(':
       return next;
-    case '$': case '=': case '!': case '*': case '~': case '%': case '>': {
+    case '$':
+    case '=':
+    case '!':
+    case '*':
+    case '~':
+    case '%':
+    case '>': {
       const std::optional<std::int64_t> n = header_number(data.substr(pos + 1, line_end - pos - 1));
       if (!n) break;
       if (*n < 0) return next;
@@ -232,9 +244,8 @@ struct Coverage {
 };
 
 ::testing::AssertionResult same_replies(Pair& pair, const std::vector<std::string>& requests,
-                                        const std::vector<std::size_t>& pieces,
-                                        std::size_t replies, bool closes,
-                                        Coverage* coverage = nullptr) {
+                                        const std::vector<std::size_t>& pieces, std::size_t replies,
+                                        bool closes, Coverage* coverage = nullptr) {
   std::string bytes;
   for (const std::string& r : requests) bytes += r;
   for (Connection* c : {&pair.redis, &pair.count}) {
@@ -253,8 +264,9 @@ struct Coverage {
     const std::string count = pair.count.read_to_end();
     if (coverage != nullptr) ++coverage->closes;
     if (redis == count) return ::testing::AssertionSuccess();
-    return ::testing::AssertionFailure() << "requests:" << shown << "\n  redis-server: "
-                                         << escape(redis) << "\n  count-server: " << escape(count);
+    return ::testing::AssertionFailure()
+           << "requests:" << shown << "\n  redis-server: " << escape(redis)
+           << "\n  count-server: " << escape(count);
   }
   const std::vector<std::string> redis = pair.redis.read_replies(replies);
   const std::vector<std::string> count = pair.count.read_replies(replies);
@@ -294,52 +306,132 @@ TEST_F(RespDifferentialTest, FixedCasesGetRedisBytes) {
   for (int i = 0; i < 50; ++i) many_args.emplace_back("z");
   const std::vector<FixedCase> cases = {
       words({{"GET", "count"}, {"INCR", "count"}, {"DECR", "count"}, {"DECR", "count"}}),
-      words({{"INCRBY", "count", "5"}, {"DECRBY", "count", "7"}, {"incrby", "count", "-3"},
-             {"dEcRbY", "count", "-5"}, {"Get", "count"}}),
-      words({{"INCRBY", "count", "+5"}, {"INCRBY", "count", "05"}, {"INCRBY", "count", "-0"},
-             {"INCRBY", "count", "1.5"}, {"INCRBY", "count", " 5"}, {"INCRBY", "count", "5 "},
-             {"INCRBY", "count", ""}, {"DECRBY", "count", "x"}, {"DECRBY", "count", "0x10"},
+      words({{"INCRBY", "count", "5"},
+             {"DECRBY", "count", "7"},
+             {"incrby", "count", "-3"},
+             {"dEcRbY", "count", "-5"},
+             {"Get", "count"}}),
+      words({{"INCRBY", "count", "+5"},
+             {"INCRBY", "count", "05"},
+             {"INCRBY", "count", "-0"},
+             {"INCRBY", "count", "1.5"},
+             {"INCRBY", "count", " 5"},
+             {"INCRBY", "count", "5 "},
+             {"INCRBY", "count", ""},
+             {"DECRBY", "count", "x"},
+             {"DECRBY", "count", "0x10"},
              {"INCRBY", "count", "9223372036854775808"},
              {"DECRBY", "count", "-9223372036854775809"}}),
-      words({{"INCRBY", "count", "9223372036854775807"}, {"INCRBY", "count", "-9223372036854775807"},
-             {"DECRBY", "count", "-9223372036854775808"}, {"DECRBY", "count", "9223372036854775807"},
-             {"DECR", "count"}, {"DECR", "count"}, {"GET", "count"},
-             {"INCRBY", "count", "-9223372036854775808"}, {"INCRBY", "count", "9223372036854775807"},
-             {"INCRBY", "count", "9223372036854775807"}, {"INCR", "count"}, {"INCR", "count"},
-             {"GET", "count"}, {"INCRBY", "count", "-9223372036854775807"}}),
-      words({{"GET"}, {"GET", "count", "x"}, {"INCR"}, {"INCR", "count", "1"}, {"DECR"},
-             {"INCRBY", "count"}, {"DECRBY", "count", "1", "2"}, {"PING", "a", "b"}, {"ECHO"},
-             {"EXISTS"}, {"TYPE"}, {"TYPE", "a", "b"}, {"DBSIZE", "x"}, {"SELECT"}, {"AUTH"},
-             {"WATCH"}, {"UNWATCH", "x"}, {"MULTI", "x"}, {"DISCARD", "x"}, {"EXEC", "x"}}),
-      words({{"FOO"}, {"foo", "a", "b c"}, {""}, {"GETT", "count"}, {"F\r\nO", "x\ny"},
-             {long_name, a, b, "c"}, {"FOO", std::string(300, 'x'), "next"}, many_args}),
-      words({{"PING"}, {"PING", "hello"}, {"ECHO", std::string("a\r\n\0b", 5)}, {"ECHO", ""},
-             {"EXISTS", "count"}, {"EXISTS", "count", "other", "count"}, {"EXISTS", "other"},
-             {"TYPE", "count"}, {"TYPE", "other"}, {"DBSIZE"}, {"SELECT", "0"},
-             {"SELECT", "-1"}, {"SELECT", "16"}, {"SELECT", "x"}, {"SELECT", "00"}}),
+      words({{"INCRBY", "count", "9223372036854775807"},
+             {"INCRBY", "count", "-9223372036854775807"},
+             {"DECRBY", "count", "-9223372036854775808"},
+             {"DECRBY", "count", "9223372036854775807"},
+             {"DECR", "count"},
+             {"DECR", "count"},
+             {"GET", "count"},
+             {"INCRBY", "count", "-9223372036854775808"},
+             {"INCRBY", "count", "9223372036854775807"},
+             {"INCRBY", "count", "9223372036854775807"},
+             {"INCR", "count"},
+             {"INCR", "count"},
+             {"GET", "count"},
+             {"INCRBY", "count", "-9223372036854775807"}}),
+      words({{"GET"},
+             {"GET", "count", "x"},
+             {"INCR"},
+             {"INCR", "count", "1"},
+             {"DECR"},
+             {"INCRBY", "count"},
+             {"DECRBY", "count", "1", "2"},
+             {"PING", "a", "b"},
+             {"ECHO"},
+             {"EXISTS"},
+             {"TYPE"},
+             {"TYPE", "a", "b"},
+             {"DBSIZE", "x"},
+             {"SELECT"},
+             {"AUTH"},
+             {"WATCH"},
+             {"UNWATCH", "x"},
+             {"MULTI", "x"},
+             {"DISCARD", "x"},
+             {"EXEC", "x"}}),
+      words({{"FOO"},
+             {"foo", "a", "b c"},
+             {""},
+             {"GETT", "count"},
+             {"F\r\nO", "x\ny"},
+             {long_name, a, b, "c"},
+             {"FOO", std::string(300, 'x'), "next"},
+             many_args}),
+      words({{"PING"},
+             {"PING", "hello"},
+             {"ECHO", std::string("a\r\n\0b", 5)},
+             {"ECHO", ""},
+             {"EXISTS", "count"},
+             {"EXISTS", "count", "other", "count"},
+             {"EXISTS", "other"},
+             {"TYPE", "count"},
+             {"TYPE", "other"},
+             {"DBSIZE"},
+             {"SELECT", "0"},
+             {"SELECT", "-1"},
+             {"SELECT", "16"},
+             {"SELECT", "x"},
+             {"SELECT", "00"}}),
       words({{"AUTH", "x"}, {"AUTH", "default", "anything"}, {"AUTH", "a", "b", "c"}}),
       // CLIENT as clients use it on connecting (not ID: the numbers differ).
-      words({{"CLIENT", "GETNAME"}, {"CLIENT", "SETNAME", "worker"}, {"client", "getname"},
-             {"CLIENT", "SETNAME", "a b"}, {"CLIENT", "SETNAME"}, {"CLIENT", "GETNAME", "x"},
-             {"CLIENT", "ID", "x"}, {"CLIENT", "FOO"}, {"CLIENT"}, {"COMMAND", "FOO"}}),
+      words({{"CLIENT", "GETNAME"},
+             {"CLIENT", "SETNAME", "worker"},
+             {"client", "getname"},
+             {"CLIENT", "SETNAME", "a b"},
+             {"CLIENT", "SETNAME"},
+             {"CLIENT", "GETNAME", "x"},
+             {"CLIENT", "ID", "x"},
+             {"CLIENT", "FOO"},
+             {"CLIENT"},
+             {"COMMAND", "FOO"}}),
       // Transactions.
-      words({{"MULTI"}, {"INCR", "count"}, {"GET", "count"}, {"INCRBY", "count", "abc"},
-             {"PING"}, {"ECHO", "e"}, {"EXISTS", "count"}, {"TYPE", "count"}, {"DBSIZE"},
-             {"SELECT", "0"}, {"UNWATCH"}, {"DECRBY", "count", "-9223372036854775808"},
-             {"EXEC"}, {"GET", "count"}}),
+      words({{"MULTI"},
+             {"INCR", "count"},
+             {"GET", "count"},
+             {"INCRBY", "count", "abc"},
+             {"PING"},
+             {"ECHO", "e"},
+             {"EXISTS", "count"},
+             {"TYPE", "count"},
+             {"DBSIZE"},
+             {"SELECT", "0"},
+             {"UNWATCH"},
+             {"DECRBY", "count", "-9223372036854775808"},
+             {"EXEC"},
+             {"GET", "count"}}),
       words({{"MULTI"}, {"INCR", "count"}, {"FOO"}, {"INCR", "count"}, {"EXEC"}, {"GET", "count"}}),
       words({{"MULTI"}, {"INCR", "count"}, {"INCRBY", "count"}, {"EXEC"}, {"EXEC"}}),
-      words({{"MULTI"}, {"INCR", "count"}, {"MULTI"}, {"WATCH", "count"}, {"INCR", "count"},
+      words({{"MULTI"},
+             {"INCR", "count"},
+             {"MULTI"},
+             {"WATCH", "count"},
+             {"INCR", "count"},
              {"EXEC"}}),
       words({{"MULTI"}, {"INCR", "count"}, {"DISCARD"}, {"DISCARD"}, {"EXEC"}, {"GET", "count"}}),
       words({{"MULTI"}, {"INCR", "count"}, {"EXEC", "now"}, {"EXEC"}}),
-      words({{"INCRBY", "count", "9223372036854775806"}, {"MULTI"}, {"INCR", "count"},
-             {"INCR", "count"}, {"DECR", "count"}, {"GET", "count"}, {"EXEC"},
+      words({{"INCRBY", "count", "9223372036854775806"},
+             {"MULTI"},
+             {"INCR", "count"},
+             {"INCR", "count"},
+             {"DECR", "count"},
+             {"GET", "count"},
+             {"EXEC"},
              {"DECRBY", "count", "9223372036854775806"}}),
       words({{"WATCH", "count"}, {"WATCH", "other"}, {"UNWATCH"}, {"MULTI"}, {"EXEC"}}),
       words({{"WATCH", "count"}, {"INCR", "count"}, {"MULTI"}, {"INCR", "count"}, {"EXEC"}}),
-      words({{"WATCH", "count"}, {"INCRBY", "count", "x"}, {"GET", "count"}, {"MULTI"},
-             {"INCR", "count"}, {"EXEC"}}),
+      words({{"WATCH", "count"},
+             {"INCRBY", "count", "x"},
+             {"GET", "count"},
+             {"MULTI"},
+             {"INCR", "count"},
+             {"EXEC"}}),
       // Empty arrays get no reply.
       {{"*0\r\n", request({"PING"}), "*-1\r\n", request({"PING", "x"})}, 2},
       // Protocol errors: the error, then the connection closes.
@@ -386,8 +478,13 @@ TEST_F(RespDifferentialTest, UnknownCommandTextStopsAtANulByteAsRedisDoes) {
 // one, or a read, does not.
 TEST_F(RespDifferentialTest, WatchSeesOtherConnectionsMutationsAsRedisDoes) {
   const std::vector<std::vector<std::string>> others = {
-      {"INCR", "count"}, {"INCRBY", "count", "0"}, {"DECRBY", "count", "0"}, {"GET", "count"},
-      {"INCRBY", "count", "x"}, {"PING"}, {"INCRBY", "count", "9223372036854775807"},
+      {"INCR", "count"},
+      {"INCRBY", "count", "0"},
+      {"DECRBY", "count", "0"},
+      {"GET", "count"},
+      {"INCRBY", "count", "x"},
+      {"PING"},
+      {"INCRBY", "count", "9223372036854775807"},
       {"DECRBY", "count", "-9223372036854775808"}};
   for (const auto& mutation : others) {
     for (const bool unwatch : {false, true}) {
@@ -415,10 +512,14 @@ class Generator {
  public:
   explicit Generator(std::uint64_t seed) : rng_(seed) {}
 
-  std::size_t below(std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng_); }
+  std::size_t below(std::size_t n) {
+    return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng_);
+  }
   bool chance(double p) { return std::bernoulli_distribution(p)(rng_); }
   template <typename T>
-  const T& pick(const std::vector<T>& list) { return list[below(list.size())]; }
+  const T& pick(const std::vector<T>& list) {
+    return list[below(list.size())];
+  }
 
   // A command name in a random case.
   std::string name(std::string_view lower) {
@@ -451,10 +552,9 @@ class Generator {
         return std::to_string(delta);
       }
       case 4:
-        return pick(std::vector<std::string>{"+5", "05", "-0", "00", "1.5", " 5", "5 ", "",
-                                             "x", "0x10", "1e3", "--5", "9223372036854775808",
-                                             "-9223372036854775809", "18446744073709551616",
-                                             "5\r\n", "\t5"});
+        return pick(std::vector<std::string>{
+            "+5", "05", "-0", "00", "1.5", " 5", "5 ", "", "x", "0x10", "1e3", "--5",
+            "9223372036854775808", "-9223372036854775809", "18446744073709551616", "5\r\n", "\t5"});
       default:
         return std::to_string(static_cast<std::int64_t>(rng_()));
     }
@@ -463,22 +563,39 @@ class Generator {
   // One request's words. `value_now` is the counter's value when asked, for the range ends.
   std::vector<std::string> words(std::int64_t value_now) {
     switch (below(20)) {
-      case 0: case 1: case 2:
+      case 0:
+      case 1:
+      case 2:
         return {name("get"), "count"};
-      case 3: case 4:
+      case 3:
+      case 4:
         return {name(chance(0.5) ? "incr" : "decr"), "count"};
-      case 5: case 6: case 7: case 8:
+      case 5:
+      case 6:
+      case 7:
+      case 8:
         return {name(chance(0.5) ? "incrby" : "decrby"), "count", number(value_now)};
       case 9:  // a wrong number of arguments
-        return pick(std::vector<std::vector<std::string>>{
-            {"GET"}, {"GET", "count", "x"}, {"INCR"}, {"DECR", "count", "1"}, {"INCRBY", "count"},
-            {"DECRBY", "count", "1", "2"}, {"ECHO"}, {"EXISTS"}, {"TYPE"}, {"DBSIZE", "x"},
-            {"SELECT"}, {"PING", "a", "b"}, {"WATCH"}, {"UNWATCH", "x"}, {"MULTI", "x"},
-            {"DISCARD", "x"}, {"AUTH"}});
+        return pick(std::vector<std::vector<std::string>>{{"GET"},
+                                                          {"GET", "count", "x"},
+                                                          {"INCR"},
+                                                          {"DECR", "count", "1"},
+                                                          {"INCRBY", "count"},
+                                                          {"DECRBY", "count", "1", "2"},
+                                                          {"ECHO"},
+                                                          {"EXISTS"},
+                                                          {"TYPE"},
+                                                          {"DBSIZE", "x"},
+                                                          {"SELECT"},
+                                                          {"PING", "a", "b"},
+                                                          {"WATCH"},
+                                                          {"UNWATCH", "x"},
+                                                          {"MULTI", "x"},
+                                                          {"DISCARD", "x"},
+                                                          {"AUTH"}});
       case 10: {  // an unknown command
-        std::vector<std::string> w{pick(std::vector<std::string>{"xyzzy", "GETT", "INCRR",
-                                                                 "decrbyy", "", "count",
-                                                                 std::string(150, 'q')})};
+        std::vector<std::string> w{pick(std::vector<std::string>{
+            "xyzzy", "GETT", "INCRR", "decrbyy", "", "count", std::string(150, 'q')})};
         const std::size_t args = below(6);
         for (std::size_t i = 0; i < args; ++i) {
           w.push_back(chance(0.2) ? std::string(below(200), 'a') : random_text());
@@ -500,16 +617,18 @@ class Generator {
         return w;
       }
       case 14:
-        return chance(0.5) ? std::vector<std::string>{name("dbsize")}
-                           : std::vector<std::string>{
-                                 name("select"),
-                                 pick(std::vector<std::string>{"0", "-1", "16", "x", "00",
-                                                               "99999999999999999999"})};
-      case 15: case 16:
+        return chance(0.5)
+                   ? std::vector<std::string>{name("dbsize")}
+                   : std::vector<std::string>{
+                         name("select"), pick(std::vector<std::string>{"0", "-1", "16", "x", "00",
+                                                                       "99999999999999999999"})};
+      case 15:
+      case 16:
         return {name(pick(std::vector<std::string>{"multi", "exec", "discard", "exec"}))};
       case 17:
-        return chance(0.6) ? std::vector<std::string>{name("watch"), chance(0.8) ? "count" : "other"}
-                           : std::vector<std::string>{name("unwatch")};
+        return chance(0.6)
+                   ? std::vector<std::string>{name("watch"), chance(0.8) ? "count" : "other"}
+                   : std::vector<std::string>{name("unwatch")};
       case 18:
         return chance(0.5) ? std::vector<std::string>{name("auth"), "x"}
                            : std::vector<std::string>{name("auth"), "default", random_text()};
@@ -520,10 +639,9 @@ class Generator {
 
   // The end of a sequence that closes the connection: QUIT, or a malformed request.
   std::string closing_request() {
-    return pick(std::vector<std::string>{request({"QUIT"}), request({"quit", "now"}),
-                                         "*1\r\n+PING\r\n", "*x\r\n", "*1\r\n$x\r\n",
-                                         "*1\r\n$-1\r\n", "*2\r\n$4\r\nPING\r\n:1\r\n",
-                                         "*1\r\n$-0\r\n"});
+    return pick(std::vector<std::string>{
+        request({"QUIT"}), request({"quit", "now"}), "*1\r\n+PING\r\n", "*x\r\n", "*1\r\n$x\r\n",
+        "*1\r\n$-1\r\n", "*2\r\n$4\r\nPING\r\n:1\r\n", "*1\r\n$-0\r\n"});
   }
 
   std::string random_text() {
@@ -582,7 +700,8 @@ TEST_F(RespDifferentialTest, RandomPipelinedSequencesGetRedisBytes) {
       if (gen.chance(0.5)) {
         for (std::size_t i = 0; i < 4; ++i) pieces.push_back(1 + gen.below(40));
       }
-      const ::testing::AssertionResult same = same_replies(pair, chunk, pieces, replies, false, &seen);
+      const ::testing::AssertionResult same =
+          same_replies(pair, chunk, pieces, replies, false, &seen);
       if (!same) {
         ADD_FAILURE() << same.message();
         ok = false;

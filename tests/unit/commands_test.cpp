@@ -408,7 +408,8 @@ TEST_P(RespCommandsTest, OnlyRedisStrictIntegersAreAccepted) {
 }
 
 TEST_P(RespCommandsTest, AnotherKeyGetsAnErrorNamingTheCounter) {
-  const std::string no_such = "-ERR no such key 'other': this server holds one counter, 'count'\r\n";
+  const std::string no_such =
+      "-ERR no such key 'other': this server holds one counter, 'count'\r\n";
   EXPECT_EQ(run({"GET", "other"}), no_such);
   EXPECT_EQ(run({"INCR", "other"}), no_such);
   EXPECT_EQ(run({"DECR", "other"}), no_such);
@@ -480,13 +481,13 @@ TEST_P(RespCommandsTest, AnUnknownCommandsTextIsCutAt128Bytes) {
   const std::string name(200, 'N');
   const std::string a(100, 'a');
   const std::string b(100, 'b');
-  EXPECT_EQ(run({name, a, b, "c"}),
-            "-ERR unknown command '" + std::string(128, 'N') + "', with args beginning with: '" +
-                a + "' '" + std::string(128 - 103, 'b') + "' \r\n");
+  EXPECT_EQ(run({name, a, b, "c"}), "-ERR unknown command '" + std::string(128, 'N') +
+                                        "', with args beginning with: '" + a + "' '" +
+                                        std::string(128 - 103, 'b') + "' \r\n");
   const std::string long_arg(300, 'x');
-  EXPECT_EQ(run({"FOO", long_arg, "next"}),
-            "-ERR unknown command 'FOO', with args beginning with: '" + std::string(128, 'x') +
-                "' \r\n");
+  EXPECT_EQ(
+      run({"FOO", long_arg, "next"}),
+      "-ERR unknown command 'FOO', with args beginning with: '" + std::string(128, 'x') + "' \r\n");
   // 31 arguments of one byte make 124 bytes of text ("'z' " each): the 32nd still goes in,
   // the 33rd not.
   std::vector<std::string> words{"FOO"};
@@ -560,7 +561,9 @@ TEST_P(RespCommandsTest, InfoClientAndCommandAnswerWhatClientsReadOnConnecting) 
 
 class RespAuthTest : public ::testing::Test {
  protected:
-  std::string run(std::initializer_list<std::string_view> words) { return client_.run(store_, words); }
+  std::string run(std::initializer_list<std::string_view> words) {
+    return client_.run(store_, words);
+  }
 
   const std::string password_ = "s3cret!";
   MemoryStore store_;
@@ -570,13 +573,32 @@ class RespAuthTest : public ::testing::Test {
 
 // Before any other check, even the command's existence or its arguments (unlike Redis).
 TEST_F(RespAuthTest, BeforeAuthEveryRequestButAuthHelloAuthAndQuitGetsNoauth) {
-  for (const auto& words : std::vector<std::vector<std::string_view>>{
-           {"GET", "count"}, {"INCR", "count"}, {"INCRBY", "count", "5"}, {"DECR", "count"},
-           {"DECRBY", "count", "x"}, {"GET"}, {"INCR", "other"}, {"FOO", "bar"}, {"PING"},
-           {"ECHO", "x"}, {"EXISTS", "count"}, {"TYPE", "count"}, {"DBSIZE"}, {"SELECT", "0"},
-           {"INFO"}, {"COMMAND"}, {"CLIENT", "ID"}, {"MULTI"}, {"EXEC"}, {"DISCARD"},
-           {"WATCH", "count"}, {"UNWATCH"}, {"HELLO"}, {"HELLO", "3"},
-           {"HELLO", "3", "SETNAME", "x"}}) {
+  for (const auto& words :
+       std::vector<std::vector<std::string_view>>{{"GET", "count"},
+                                                  {"INCR", "count"},
+                                                  {"INCRBY", "count", "5"},
+                                                  {"DECR", "count"},
+                                                  {"DECRBY", "count", "x"},
+                                                  {"GET"},
+                                                  {"INCR", "other"},
+                                                  {"FOO", "bar"},
+                                                  {"PING"},
+                                                  {"ECHO", "x"},
+                                                  {"EXISTS", "count"},
+                                                  {"TYPE", "count"},
+                                                  {"DBSIZE"},
+                                                  {"SELECT", "0"},
+                                                  {"INFO"},
+                                                  {"COMMAND"},
+                                                  {"CLIENT", "ID"},
+                                                  {"MULTI"},
+                                                  {"EXEC"},
+                                                  {"DISCARD"},
+                                                  {"WATCH", "count"},
+                                                  {"UNWATCH"},
+                                                  {"HELLO"},
+                                                  {"HELLO", "3"},
+                                                  {"HELLO", "3", "SETNAME", "x"}}) {
     std::string out;
     execute_resp(words, store_, client_.connection, client_.resp, out);
     EXPECT_EQ(out, kNoAuth) << words[0];
@@ -643,8 +665,9 @@ TEST_P(RespCommandsTest, HelloAnswersTheServerMapInTheVersionAsked) {
   const std::string fields_after_proto =
       "$2\r\nid\r\n:1\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n"
       "$7\r\nmodules\r\n*0\r\n";
-  const std::string head = "$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$5\r\n7.0.0\r\n"
-                           "$5\r\nproto\r\n";
+  const std::string head =
+      "$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$5\r\n7.0.0\r\n"
+      "$5\r\nproto\r\n";
   EXPECT_EQ(run({"HELLO"}), "*14\r\n" + head + ":2\r\n" + fields_after_proto);
   EXPECT_EQ(run({"HELLO", "3"}), "%7\r\n" + head + ":3\r\n" + fields_after_proto);
   EXPECT_EQ(a_.resp.version, RespVersion::k3);
@@ -705,7 +728,8 @@ TEST_P(RespCommandsTest, AnOverflowingStepGetsItsErrorWhileTheOthersRun) {
   run({"DECRBY", "count", "1"});
   run({"GET", "count"});
   EXPECT_EQ(run({"EXEC"}), "*6\r\n" + integer(kRespMax) + kOverflow + ":0\r\n" +
-                               integer(-kRespMax) + integer(kRespMin) + bulk("-9223372036854775808"));
+                               integer(-kRespMax) + integer(kRespMin) +
+                               bulk("-9223372036854775808"));
   EXPECT_EQ(value(), kRespMin);
 }
 
@@ -860,7 +884,8 @@ TEST_P(RespCommandsTest, RefusedMutationsAndReadsDoNotCount) {
   run({"WATCH", "count"});
   EXPECT_EQ(other({"INCR", "count"}), kOverflow);
   EXPECT_EQ(other({"INCRBY", "count", "x"}), kNotInteger);
-  EXPECT_EQ(other({"DECRBY", "count", "-9223372036854775808"}), "-ERR decrement would overflow\r\n");
+  EXPECT_EQ(other({"DECRBY", "count", "-9223372036854775808"}),
+            "-ERR decrement would overflow\r\n");
   EXPECT_EQ(other({"INCR", "other"}).substr(0, 16), "-ERR no such key");
   EXPECT_EQ(other({"GET", "count"}), bulk("9223372036854775807"));
   ConnectionState line_client;

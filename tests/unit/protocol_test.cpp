@@ -423,14 +423,14 @@ TEST(RespParser, ParsesPipelinedRequestsAtEveryFragmentSize) {
 
 TEST(RespParser, WordsAreBinarySafeAndMayBeEmpty) {
   const std::string binary("a\r\nb\0*$", 7);
-  const std::string stream = resp_request({"ECHO", binary}) + resp_request({"ECHO", ""}) +
-                             resp_request({"", "x"});
+  const std::string stream =
+      resp_request({"ECHO", binary}) + resp_request({"ECHO", ""}) + resp_request({"", "x"});
   expect_same_resp_at_every_split(stream, {"4:ECHO|7:" + binary + "|", "4:ECHO|0:|", "0:|1:x|"});
 }
 
 TEST(RespParser, EmptyArraysAreSkipped) {
-  const std::string stream =
-      "*0\r\n" + resp_request({"PING"}) + "*-1\r\n*0\r\n" + resp_request({"GET", "count"}) + "*-1\r\n";
+  const std::string stream = "*0\r\n" + resp_request({"PING"}) + "*-1\r\n*0\r\n" +
+                             resp_request({"GET", "count"}) + "*-1\r\n";
   expect_same_resp_at_every_split(stream, {"4:PING|", "3:GET|5:count|"});
   expect_same_resp_at_every_split("*0\r\n*-1\r\n", {});
 }
@@ -476,8 +476,7 @@ TEST(RespParser, EveryMalformedRequestGivesOneErrorWithItsText) {
     // The malformed request alone, after a good one, and followed by good ones: nothing after
     // the error is delivered.
     expect_same_resp_at_every_split(c.bytes, {"error: " + c.error});
-    expect_same_resp_at_every_split(ping + c.bytes + ping + ping,
-                                    {"4:PING|", "error: " + c.error});
+    expect_same_resp_at_every_split(ping + c.bytes + ping + ping, {"4:PING|", "error: " + c.error});
   }
 }
 
@@ -577,8 +576,8 @@ TEST(RespParser, HoldsNoMoreThanTheLimitWhateverTheLengthsClaim) {
       "*1\r\n$" + big,
   };
   for (const std::string& stream : streams) {
-    for (const std::size_t piece : {std::size_t{1}, std::size_t{100}, std::size_t{3000},
-                                    std::size_t{4096}, stream.size()}) {
+    for (const std::size_t piece :
+         {std::size_t{1}, std::size_t{100}, std::size_t{3000}, std::size_t{4096}, stream.size()}) {
       RespParser parser;
       int events = 0;
       const auto sink = [&](RespParser::Event, std::span<const std::string_view>) {
@@ -642,7 +641,8 @@ TEST(RespParser, GivesBackWhatFollowsAStopToBeFedAgain) {
   EXPECT_FALSE(parser.feed(fourth, sink, &rest));
   EXPECT_TRUE(rest.empty());
   EXPECT_FALSE(parser.mid_request());
-  EXPECT_EQ(seen, (std::vector<std::string>{"PING", "STOP", "INCR", "DECR", "STOP", "GET", "STOP"}));
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{"PING", "STOP", "INCR", "DECR", "STOP", "GET", "STOP"}));
 }
 
 TEST(RespParser, AStopIsNotAnError) {
@@ -667,17 +667,42 @@ TEST(ParseStrictInt64, AcceptsRedisIntegersUpToBothEnds) {
   EXPECT_EQ(parse_strict_int64("-10"), -10);
   EXPECT_EQ(parse_strict_int64("9223372036854775807"), std::numeric_limits<std::int64_t>::max());
   EXPECT_EQ(parse_strict_int64("-9223372036854775808"), std::numeric_limits<std::int64_t>::min());
-  EXPECT_EQ(parse_strict_int64("9223372036854775806"), std::numeric_limits<std::int64_t>::max() - 1);
+  EXPECT_EQ(parse_strict_int64("9223372036854775806"),
+            std::numeric_limits<std::int64_t>::max() - 1);
   EXPECT_EQ(parse_strict_int64("-9223372036854775807"),
             std::numeric_limits<std::int64_t>::min() + 1);
 }
 
 TEST(ParseStrictInt64, RefusesPlusLeadingZerosMinusZeroAndAnythingElse) {
-  for (const char* text :
-       {"", "+", "-", "+5", "+0", "05", "00", "-05", "-0", "-00", "007", " 5", "5 ", "\t5",
-        "5\r", "1.5", "0x10", "1e3", "--5", "-+5", "5x", "x", "9223372036854775808",
-        "-9223372036854775809", "18446744073709551616", "99999999999999999999",
-        "-99999999999999999999", "123456789012345678901", "09223372036854775807"}) {
+  for (const char* text : {"",
+                           "+",
+                           "-",
+                           "+5",
+                           "+0",
+                           "05",
+                           "00",
+                           "-05",
+                           "-0",
+                           "-00",
+                           "007",
+                           " 5",
+                           "5 ",
+                           "\t5",
+                           "5\r",
+                           "1.5",
+                           "0x10",
+                           "1e3",
+                           "--5",
+                           "-+5",
+                           "5x",
+                           "x",
+                           "9223372036854775808",
+                           "-9223372036854775809",
+                           "18446744073709551616",
+                           "99999999999999999999",
+                           "-99999999999999999999",
+                           "123456789012345678901",
+                           "09223372036854775807"}) {
     EXPECT_FALSE(parse_strict_int64(text).has_value()) << '"' << text << '"';
   }
   EXPECT_FALSE(parse_strict_int64(std::string_view("5\0", 2)).has_value());
@@ -746,9 +771,9 @@ TEST(RespReply, CounterRepliesAreRedisOnes) {
   EXPECT_EQ(resp_reply_bytes(Reply::err(ErrCause::kWrongPassword)),
             "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
   // Every error text is one line.
-  for (const ErrCause cause : {ErrCause::kNone, ErrCause::kOverflow, ErrCause::kBadArgument,
-                               ErrCause::kNotAuthenticated, ErrCause::kWrongPassword,
-                               ErrCause::kStoreUnavailable}) {
+  for (const ErrCause cause :
+       {ErrCause::kNone, ErrCause::kOverflow, ErrCause::kBadArgument, ErrCause::kNotAuthenticated,
+        ErrCause::kWrongPassword, ErrCause::kStoreUnavailable}) {
     const std::string_view text = resp_error_text(cause);
     EXPECT_EQ(text.find_first_of("\r\n"), std::string_view::npos) << text;
     EXPECT_FALSE(text.empty());
