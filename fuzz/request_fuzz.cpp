@@ -1,15 +1,25 @@
-// Feeds arbitrary bytes through the whole request path (splitter, parser, command table,
-// authentication, reply bytes) and checks the protocol's invariants: one reply per line,
-// every reply a valid reply line, the same replies whatever the fragmentation, and nothing
-// but `err` and `quit` before a right `auth` on a server with a password. Never does I/O.
+// Feeds arbitrary bytes through the whole request path of either protocol, chosen as the
+// server chooses it, by the stream's first byte ('*': RESP; docs/protocol.md). The line
+// protocol (splitter, parser, command table, authentication, reply bytes): one reply per line,
+// every reply a valid reply line, and nothing but `err` and `quit` before a right `auth` on a
+// server with a password. RESP (parser, Redis command table, MULTI/EXEC/WATCH, reply bytes):
+// every request within 4096 bytes, one well-formed RESP reply per request, nothing after a
+// protocol error or QUIT, and before authentication on a server with a password nothing but
+// errors and QUIT's +OK, no mutation and no transaction. Both: the same replies whatever the
+// fragmentation. Never does I/O.
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
 #include "commands/commands.hpp"
+#include "commands/resp_commands.hpp"
 #include "protocol/line_splitter.hpp"
+#include "protocol/resp.hpp"
 #include "store/memory_store.hpp"
 
 namespace {
@@ -52,6 +62,108 @@ std::string serve(std::string_view stream, std::size_t piece, std::size_t& lines
   return replies;
 }
 
+// Where the RESP reply that starts at `pos` ends, or nothing when it is not one whole reply.
+std::optional<std::size_t> resp_reply_end(std::string_view data, std::size_t pos, int depth = 0) {
+  if (pos >= data.size() || depth > 8) return std::nullopt;
+  const std::size_t line_end = data.find("\r\n", pos);
+  if (line_end == std::string_view::npos) return std::nullopt;
+  const std::string_view head = data.substr(pos + 1, line_end - pos - 1);
+  std::size_t next = line_end + 2;
+  switch (data[pos]) {
+    case '+':
+    case '-':
+      // Simple strings and errors are one line: no '\r' or '\n' inside.
+      return head.find_first_of("\r\n") == std::string_view::npos ? std::optional(next)
+                                                                  : std::nullopt;
+    case '_':
+      return head.empty() ? std::optional(next) : std::nullopt;
+    case ':':
+    case '$':
+    case '*':
+    case '%':
+    case '~': {
+      std::int64_t n = 0;
+      const auto [end, ec] = std::from_chars(head.data(), head.data() + head.size(), n);
+      if (ec != std::errc{} || end != head.data() + head.size() || head.empty())
+        return std::nullopt;
+      if (data[pos] == ':') return next;
+      if (n == -1 && (data[pos] == '$' || data[pos] == '*')) return next;
+      if (n < 0) return std::nullopt;
+      const auto size = static_cast<std::size_t>(n);
+      if (data[pos] == '$') {
+        if (data.size() < next + size + 2 || data.substr(next + size, 2) != "\r\n") {
+          return std::nullopt;
+        }
+        return next + size + 2;
+      }
+      const std::size_t items = data[pos] == '%' ? 2 * size : size;
+      for (std::size_t i = 0; i < items; ++i) {
+        const std::optional<std::size_t> item = resp_reply_end(data, next, depth + 1);
+        if (!item) return std::nullopt;
+        next = *item;
+      }
+      return next;
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+// The RESP path, as a session runs it, over the stream cut into pieces of `piece` bytes;
+// returns every reply, concatenated, and counts the requests served.
+std::string serve_resp(std::string_view stream, std::size_t piece, std::size_t& requests,
+                       bool with_password) {
+  count::MemoryStore store;
+  count::RespParser parser;
+  count::ConnectionState connection;
+  if (with_password) connection.password = &kPassword;
+  const count::RespSettings settings{"count", "fuzz", 4444};
+  count::RespConnection resp(settings, 1);
+  std::string replies;
+  requests = 0;
+  bool closed = false;  // after QUIT or a protocol error nothing more is served
+  auto sink = [&](count::RespParser::Event event, std::span<const std::string_view> words) {
+    if (closed) std::abort();
+    if (event == count::RespParser::Event::kError) {
+      if (!words.empty() || !parser.failed()) std::abort();
+      count::append_error(replies, "ERR " + parser.error());
+      closed = true;
+      return false;
+    }
+    std::size_t bytes = 0;
+    for (const std::string_view word : words) bytes += word.size();
+    if (words.empty() || bytes > count::kMaxRespRequestBytes) std::abort();
+    const bool was_authenticated = connection.authenticated;
+    const std::uint64_t version_before = store.watch().version;
+    const std::uint64_t wrong_before = connection.wrong_passwords;
+    std::string out;
+    const count::RespOutcome outcome = count::execute_resp(words, store, connection, resp, out);
+    if (outcome.kind == count::RespOutcome::Kind::kLater) std::abort();  // the memory store
+    if (resp_reply_end(out, 0) != out.size()) std::abort();              // exactly one whole reply
+    if (with_password && !was_authenticated && !connection.authenticated) {
+      // Served before authentication: only errors and QUIT's +OK, and nothing changed.
+      if (out[0] != '-' && outcome.kind != count::RespOutcome::Kind::kQuit) std::abort();
+      if (store.watch().version != version_before || resp.in_multi || resp.watched) std::abort();
+    }
+    if (resp.queued.size() > count::kMaxQueuedRequests) std::abort();
+    replies += out;
+    ++requests;
+    if (outcome.kind == count::RespOutcome::Kind::kQuit) {
+      closed = true;
+      return false;
+    }
+    // A wrong password stops the batch, as in the session; the rest is fed again below.
+    return connection.wrong_passwords == wrong_before;
+  };
+  for (std::size_t at = 0; at < stream.size() && !closed; at += piece) {
+    std::string_view bytes = stream.substr(at, piece);
+    // Each stop takes at least one request, so this ends.
+    for (std::string_view rest; !parser.feed(bytes, sink, &rest) && !closed; bytes = rest) {
+    }
+  }
+  return replies;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -63,9 +175,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::size_t piece_lines = 0;
   // The first byte's high bit: a server with a password or without.
   const bool with_password = (data[0] & 0x80) != 0;
+  // The stream's first byte chooses the protocol, as in the server.
+  const auto run = stream.empty() || stream.front() != '*' ? serve : serve_resp;
   const std::string whole =
-      serve(stream, std::max<std::size_t>(stream.size(), 1), whole_lines, with_password);
-  const std::string pieces = serve(stream, piece, piece_lines, with_password);
+      run(stream, std::max<std::size_t>(stream.size(), 1), whole_lines, with_password);
+  const std::string pieces = run(stream, piece, piece_lines, with_password);
   if (whole != pieces || whole_lines != piece_lines) std::abort();
   return 0;
 }

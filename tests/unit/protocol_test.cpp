@@ -308,3 +308,477 @@ TEST(PasswordFile, AMissingFileIsNamed) {
 
 }  // namespace
 }  // namespace count
+
+// The Redis protocol (docs/protocol.md, "The Redis protocol"): the resumable request parser
+// at every fragment size, its errors and its limit, Redis's strict integers, and reply bytes.
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "protocol/resp.hpp"
+
+// The largest single allocation while `g_track_allocations` is set: the parser must not
+// trust a length before the bytes it claims have arrived.
+namespace {
+std::atomic<bool> g_track_allocations{false};
+std::atomic<std::size_t> g_largest_allocation{0};
+}  // namespace
+
+void* operator new(std::size_t size) {
+  if (g_track_allocations.load(std::memory_order_relaxed)) {
+    std::size_t seen = g_largest_allocation.load(std::memory_order_relaxed);
+    while (size > seen && !g_largest_allocation.compare_exchange_weak(seen, size)) {
+    }
+  }
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+// GCC sees the replaced operator new's malloc and this free as a mismatch; they are a pair.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpragmas"
+#pragma GCC diagnostic ignored "-Wunknown-warning-option"
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t /*size*/) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
+
+namespace count {
+namespace {
+
+// One request as a string that tells its words apart ("4:INCR|5:count|"), or
+// "error: TEXT" for the parser's error.
+using RespEvents = std::vector<std::string>;
+
+std::string render_words(std::span<const std::string_view> words) {
+  std::string text;
+  for (const std::string_view word : words) {
+    text += std::to_string(word.size()) + ":" + std::string(word) + "|";
+  }
+  return text;
+}
+
+// Feeds `stream` cut at each of `cuts` (increasing offsets) and records every event; fails
+// the test when a feed call's result disagrees with what it delivered.
+RespEvents parse_resp_cut(const std::string& stream, const std::vector<std::size_t>& cuts) {
+  RespParser parser;
+  RespEvents events;
+  const auto sink = [&](RespParser::Event event, std::span<const std::string_view> words) {
+    if (event == RespParser::Event::kError) {
+      EXPECT_TRUE(words.empty());
+      events.push_back("error: " + parser.error());
+    } else {
+      EXPECT_FALSE(words.empty()) << "an empty array is not a request";
+      events.push_back(render_words(words));
+    }
+    return true;
+  };
+  std::size_t at = 0;
+  for (std::size_t cut : cuts) {
+    cut = std::min(cut, stream.size());
+    const bool failed_before = parser.failed();
+    const bool went_on = parser.feed(std::string_view(stream).substr(at, cut - at), sink);
+    // The sink never stops it: feed says false only for the call that met the error.
+    EXPECT_EQ(went_on, !(parser.failed() && !failed_before));
+    at = cut;
+  }
+  parser.feed(std::string_view(stream).substr(at), sink);
+  return events;
+}
+
+RespEvents parse_resp_whole(const std::string& stream) { return parse_resp_cut(stream, {}); }
+
+RespEvents parse_resp_pieces(const std::string& stream, std::size_t piece) {
+  std::vector<std::size_t> cuts;
+  for (std::size_t at = piece; at < stream.size(); at += piece) cuts.push_back(at);
+  return parse_resp_cut(stream, cuts);
+}
+
+// The style guide's rule for parsers: whole, cut in two at every byte, and in 1-, 2- and
+// 5-byte pieces, the same events.
+void expect_same_resp_at_every_split(const std::string& stream, const RespEvents& want) {
+  ASSERT_EQ(parse_resp_whole(stream), want);
+  for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
+    ASSERT_EQ(parse_resp_cut(stream, {cut}), want) << "cut at " << cut;
+  }
+  for (const std::size_t piece : {1, 2, 5}) {
+    ASSERT_EQ(parse_resp_pieces(stream, piece), want) << "pieces of " << piece;
+  }
+}
+
+// A request as a Redis client writes it.
+std::string resp_request(std::initializer_list<std::string_view> words) {
+  std::string out = "*" + std::to_string(words.size()) + "\r\n";
+  for (const std::string_view word : words) {
+    out += "$" + std::to_string(word.size()) + "\r\n" + std::string(word) + "\r\n";
+  }
+  return out;
+}
+
+TEST(RespParser, ParsesPipelinedRequestsAtEveryFragmentSize) {
+  const std::string stream = resp_request({"INCR", "count"}) + resp_request({"get", "count"}) +
+                             resp_request({"INCRBY", "count", "-5"}) + resp_request({"PING"});
+  expect_same_resp_at_every_split(
+      stream, {"4:INCR|5:count|", "3:get|5:count|", "6:INCRBY|5:count|2:-5|", "4:PING|"});
+}
+
+TEST(RespParser, WordsAreBinarySafeAndMayBeEmpty) {
+  const std::string binary("a\r\nb\0*$", 7);
+  const std::string stream =
+      resp_request({"ECHO", binary}) + resp_request({"ECHO", ""}) + resp_request({"", "x"});
+  expect_same_resp_at_every_split(stream, {"4:ECHO|7:" + binary + "|", "4:ECHO|0:|", "0:|1:x|"});
+}
+
+TEST(RespParser, EmptyArraysAreSkipped) {
+  const std::string stream = "*0\r\n" + resp_request({"PING"}) + "*-1\r\n*0\r\n" +
+                             resp_request({"GET", "count"}) + "*-1\r\n";
+  expect_same_resp_at_every_split(stream, {"4:PING|", "3:GET|5:count|"});
+  expect_same_resp_at_every_split("*0\r\n*-1\r\n", {});
+}
+
+// Each malformed form: the requests before it, then one error with Redis's text (or ours, for
+// what Redis does not refuse), and nothing after it, however the bytes arrive.
+TEST(RespParser, EveryMalformedRequestGivesOneErrorWithItsText) {
+  const std::string ping = resp_request({"PING"});
+  struct Case {
+    std::string bytes;
+    std::string error;
+  };
+  const std::vector<Case> cases = {
+      {"*1\r\n+PING\r\n", "Protocol error: expected '$', got '+'"},
+      {"*2\r\n$4\r\nINCR\r\n:5\r\n", "Protocol error: expected '$', got ':'"},
+      {"*1\r\nPING\r\n", "Protocol error: expected '$', got 'P'"},
+      {"*x\r\n", "Protocol error: invalid multibulk length"},
+      {"*\r\n", "Protocol error: invalid multibulk length"},
+      {"*+1\r\n$4\r\nPING\r\n", "Protocol error: invalid multibulk length"},
+      {"*01\r\n$4\r\nPING\r\n", "Protocol error: invalid multibulk length"},
+      {"*-0\r\n", "Protocol error: invalid multibulk length"},
+      {"*1.5\r\n", "Protocol error: invalid multibulk length"},
+      {"* 1\r\n", "Protocol error: invalid multibulk length"},
+      {"*1 \r\n", "Protocol error: invalid multibulk length"},
+      {"*1\rX$4\r\nPING\r\n", "Protocol error: invalid multibulk length"},
+      {"*1\r\n$x\r\n", "Protocol error: invalid bulk length"},
+      {"*1\r\n$\r\n\r\n", "Protocol error: invalid bulk length"},
+      {"*1\r\n$-1\r\n", "Protocol error: invalid bulk length"},
+      {"*1\r\n$-0\r\n\r\n", "Protocol error: invalid bulk length"},
+      {"*1\r\n$+4\r\nPING\r\n", "Protocol error: invalid bulk length"},
+      {"*1\r\n$04\r\nPING\r\n", "Protocol error: invalid bulk length"},
+      {"*1\r\n$4\rXPING\r\n", "Protocol error: invalid bulk length"},
+      // Redis skips the two bytes after a bulk string unread; count-server checks them.
+      {"*1\r\n$4\r\nPINGxx", "Protocol error: expected '\\r\\n' after a bulk string"},
+      {"*1\r\n$4\r\nPING\rx", "Protocol error: expected '\\r\\n' after a bulk string"},
+      // Only arrays: Redis's inline requests are not spoken after the first byte chose RESP.
+      {"PING\r\n", "Protocol error: expected '*', got 'P'"},
+      {"$4\r\nPING\r\n", "Protocol error: expected '*', got '$'"},
+      {"\r\n", "Protocol error: expected '*', got '\r'"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.bytes);
+    // The malformed request alone, after a good one, and followed by good ones: nothing after
+    // the error is delivered.
+    expect_same_resp_at_every_split(c.bytes, {"error: " + c.error});
+    expect_same_resp_at_every_split(ping + c.bytes + ping + ping, {"4:PING|", "error: " + c.error});
+  }
+}
+
+TEST(RespParser, TakesNothingMoreAfterAnError) {
+  RespParser parser;
+  int requests = 0;
+  int errors = 0;
+  const auto sink = [&](RespParser::Event event, std::span<const std::string_view>) {
+    (event == RespParser::Event::kError ? errors : requests)++;
+    return true;
+  };
+  std::string_view rest = "untouched";
+  EXPECT_FALSE(parser.feed("*1\r\n$4\r\nPING\r\n*1\r\n+PING\r\n*1\r\n$4\r\nPING\r\n", sink, &rest));
+  EXPECT_TRUE(rest.empty());  // nothing to serve after the error
+  EXPECT_TRUE(parser.failed());
+  EXPECT_EQ(parser.error(), "Protocol error: expected '$', got '+'");
+  EXPECT_TRUE(parser.feed("*1\r\n$4\r\nPING\r\n", sink));
+  EXPECT_FALSE(parser.mid_request());
+  EXPECT_EQ(requests, 1);
+  EXPECT_EQ(errors, 1);
+}
+
+// "$N\r\n" + N bytes + "\r\n" after "*1\r\n": the size of a one-word request on the wire.
+std::string one_word_request_of_size(std::size_t total) {
+  for (std::size_t n = total; n > 0; --n) {
+    std::string request = resp_request({std::string(n, 'x')});
+    if (request.size() == total) return request;
+  }
+  return {};
+}
+
+TEST(RespParser, ARequestOfExactlyTheLimitIsAccepted) {
+  const std::string request = one_word_request_of_size(kMaxRespRequestBytes);
+  ASSERT_EQ(request.size(), kMaxRespRequestBytes);
+  const std::string word(kMaxRespRequestBytes - 13, 'x');  // "*1\r\n$4083\r\n" ... "\r\n"
+  ASSERT_TRUE(request == resp_request({word}));
+  expect_same_resp_at_every_split(request + resp_request({"PING"}),
+                                  {std::to_string(word.size()) + ":" + word + "|", "4:PING|"});
+  // As many empty words as fit: 680 of "$0\r\n\r\n" after "*680\r\n" is 4086 bytes.
+  std::string many = "*680\r\n";
+  for (int i = 0; i < 680; ++i) many += "$0\r\n\r\n";
+  ASSERT_LE(many.size(), kMaxRespRequestBytes);
+  std::string want;
+  for (int i = 0; i < 680; ++i) want += "0:|";
+  EXPECT_EQ(parse_resp_whole(many), RespEvents{want});
+  EXPECT_EQ(parse_resp_pieces(many, 1), RespEvents{want});
+}
+
+TEST(RespParser, ARequestOverTheLimitIsAnError) {
+  const std::string too_long = "error: Protocol error: request longer than 4096 bytes";
+  const std::string request = one_word_request_of_size(kMaxRespRequestBytes + 1);
+  ASSERT_EQ(request.size(), kMaxRespRequestBytes + 1);
+  expect_same_resp_at_every_split(resp_request({"PING"}) + request + resp_request({"PING"}),
+                                  {"4:PING|", too_long});
+  // Words each within the limit, together past it.
+  const std::string half(2100, 'y');
+  EXPECT_EQ(parse_resp_whole(resp_request({half, half})), RespEvents{too_long});
+  EXPECT_EQ(parse_resp_pieces(resp_request({half, half}), 1), RespEvents{too_long});
+  // A header line that never ends.
+  const std::string endless = "*" + std::string(5000, '1');
+  EXPECT_EQ(parse_resp_whole(endless), RespEvents{too_long});
+  EXPECT_EQ(parse_resp_pieces(endless, 5), RespEvents{too_long});
+  EXPECT_EQ(parse_resp_whole("*1\r\n$" + std::string(5000, '1')), RespEvents{too_long});
+}
+
+// A length that claims more than the limit is refused as soon as it is read, before the bytes
+// it claims: Redis would wait for them (up to 512 MB).
+TEST(RespParser, ALengthClaimingMoreThanTheLimitIsRefusedAtOnce) {
+  const std::string too_long = "error: Protocol error: request longer than 4096 bytes";
+  for (const std::string claim :
+       {"*1\r\n$4086\r\n", "*1\r\n$2147483647\r\n", "*1\r\n$9223372036854775807\r\n",
+        "*2\r\n$4\r\nINCR\r\n$4080\r\n", "*682\r\n", "*1000000\r\n", "*2147483648\r\n",
+        "*9223372036854775807\r\n"}) {
+    SCOPED_TRACE(claim);
+    expect_same_resp_at_every_split(claim, {too_long});
+  }
+  // The most words that could fit is still waited for.
+  EXPECT_EQ(parse_resp_whole("*681\r\n"), RespEvents{});
+  // A length past int64 is no number at all.
+  EXPECT_EQ(parse_resp_whole("*9223372036854775808\r\n"),
+            RespEvents{"error: Protocol error: invalid multibulk length"});
+  EXPECT_EQ(parse_resp_whole("*1\r\n$9223372036854775808\r\n"),
+            RespEvents{"error: Protocol error: invalid bulk length"});
+}
+
+// Whatever lengths claim and however the bytes arrive, the parser holds at most one request's
+// worth: no allocation is sized by a claim. The bound is twice the limit, not the limit: the
+// unfinished request is a std::string that grows by doubling its capacity, so its 4,097 bytes
+// at most can sit in an 8,193-byte block (measured: 6,001 to 8,193 depending on the pieces).
+TEST(RespParser, HoldsNoMoreThanTheLimitWhateverTheLengthsClaim) {
+  const std::string big(64 * 1024, 'z');
+  const std::vector<std::string> streams = {
+      "*1\r\n$2147483647\r\n" + big,
+      "*1\r\n$4000\r\n" + big,
+      "*2147483647\r\n" + big,
+      "*" + big,
+      "*1\r\n$" + big,
+  };
+  for (const std::string& stream : streams) {
+    for (const std::size_t piece :
+         {std::size_t{1}, std::size_t{100}, std::size_t{3000}, std::size_t{4096}, stream.size()}) {
+      RespParser parser;
+      int events = 0;
+      const auto sink = [&](RespParser::Event, std::span<const std::string_view>) {
+        ++events;
+        return true;
+      };
+      g_largest_allocation = 0;
+      g_track_allocations = true;
+      for (std::size_t at = 0; at < stream.size(); at += piece) {
+        parser.feed(std::string_view(stream).substr(at, piece), sink);
+      }
+      g_track_allocations = false;
+      EXPECT_EQ(events, 1) << stream.substr(0, 20) << " in pieces of " << piece;
+      EXPECT_TRUE(parser.failed());
+      EXPECT_LE(g_largest_allocation.load(), 2 * (kMaxRespRequestBytes + 1))
+          << stream.substr(0, 20) << " in pieces of " << piece;
+    }
+  }
+}
+
+TEST(RespParser, SaysWhenItHoldsAnUnfinishedRequest) {
+  RespParser parser;
+  const auto sink = [](RespParser::Event, std::span<const std::string_view>) { return true; };
+  EXPECT_FALSE(parser.mid_request());
+  parser.feed("*1\r\n$4\r\nPI", sink);
+  EXPECT_TRUE(parser.mid_request());
+  parser.feed("NG\r\n", sink);
+  EXPECT_FALSE(parser.mid_request());
+  parser.feed("*", sink);
+  EXPECT_TRUE(parser.mid_request());
+}
+
+// The sink stops the parser (QUIT, a wrong password): what follows that request is handed back
+// in *rest, to be fed again later, whether the request came whole or across calls.
+TEST(RespParser, GivesBackWhatFollowsAStopToBeFedAgain) {
+  const std::string stop = resp_request({"STOP"});
+  const std::string incr = resp_request({"INCR", "count"});
+  RespParser parser;
+  std::vector<std::string> seen;
+  const auto sink = [&](RespParser::Event event, std::span<const std::string_view> words) {
+    EXPECT_EQ(event, RespParser::Event::kRequest);
+    seen.emplace_back(words[0]);
+    return words[0] != "STOP";
+  };
+  // A stop inside one call.
+  std::string_view rest;
+  const std::string first = resp_request({"PING"}) + stop + incr + "*1\r\n$4\r\nDE";
+  EXPECT_FALSE(parser.feed(first, sink, &rest));
+  EXPECT_EQ(rest, incr + "*1\r\n$4\r\nDE");
+  EXPECT_FALSE(parser.mid_request());  // nothing of the rest was taken
+  // A stop on a request that began in an earlier call.
+  const std::string again = std::string(rest) + "CR\r\n" + stop.substr(0, 5);
+  EXPECT_TRUE(parser.feed(again, sink, &rest));
+  EXPECT_TRUE(parser.mid_request());
+  const std::string get = resp_request({"GET", "count"});
+  const std::string third = stop.substr(5) + get;
+  EXPECT_FALSE(parser.feed(third, sink, &rest));
+  EXPECT_EQ(rest, get);
+  // A stop on the last request: nothing left.
+  const std::string fourth = std::string(rest) + stop;
+  EXPECT_FALSE(parser.feed(fourth, sink, &rest));
+  EXPECT_TRUE(rest.empty());
+  EXPECT_FALSE(parser.mid_request());
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{"PING", "STOP", "INCR", "DECR", "STOP", "GET", "STOP"}));
+}
+
+TEST(RespParser, AStopIsNotAnError) {
+  RespParser parser;
+  const auto stop_all = [](RespParser::Event, std::span<const std::string_view>) { return false; };
+  std::string_view rest;
+  const std::string quit_ping = resp_request({"QUIT"}) + resp_request({"PING"});
+  EXPECT_FALSE(parser.feed(quit_ping, stop_all, &rest));
+  EXPECT_FALSE(parser.failed());
+  EXPECT_EQ(rest, resp_request({"PING"}));
+  // Without `rest`, a stop still stops.
+  EXPECT_FALSE(parser.feed(resp_request({"QUIT"}), stop_all));
+  // An empty array does not reach the sink, so it cannot stop the parser.
+  EXPECT_TRUE(parser.feed("*0\r\n*-1\r\n", stop_all, &rest));
+}
+
+TEST(ParseStrictInt64, AcceptsRedisIntegersUpToBothEnds) {
+  EXPECT_EQ(parse_strict_int64("0"), 0);
+  EXPECT_EQ(parse_strict_int64("7"), 7);
+  EXPECT_EQ(parse_strict_int64("-7"), -7);
+  EXPECT_EQ(parse_strict_int64("10"), 10);
+  EXPECT_EQ(parse_strict_int64("-10"), -10);
+  EXPECT_EQ(parse_strict_int64("9223372036854775807"), std::numeric_limits<std::int64_t>::max());
+  EXPECT_EQ(parse_strict_int64("-9223372036854775808"), std::numeric_limits<std::int64_t>::min());
+  EXPECT_EQ(parse_strict_int64("9223372036854775806"),
+            std::numeric_limits<std::int64_t>::max() - 1);
+  EXPECT_EQ(parse_strict_int64("-9223372036854775807"),
+            std::numeric_limits<std::int64_t>::min() + 1);
+}
+
+TEST(ParseStrictInt64, RefusesPlusLeadingZerosMinusZeroAndAnythingElse) {
+  for (const char* text : {"",
+                           "+",
+                           "-",
+                           "+5",
+                           "+0",
+                           "05",
+                           "00",
+                           "-05",
+                           "-0",
+                           "-00",
+                           "007",
+                           " 5",
+                           "5 ",
+                           "\t5",
+                           "5\r",
+                           "1.5",
+                           "0x10",
+                           "1e3",
+                           "--5",
+                           "-+5",
+                           "5x",
+                           "x",
+                           "9223372036854775808",
+                           "-9223372036854775809",
+                           "18446744073709551616",
+                           "99999999999999999999",
+                           "-99999999999999999999",
+                           "123456789012345678901",
+                           "09223372036854775807"}) {
+    EXPECT_FALSE(parse_strict_int64(text).has_value()) << '"' << text << '"';
+  }
+  EXPECT_FALSE(parse_strict_int64(std::string_view("5\0", 2)).has_value());
+}
+
+std::string written(void (*write)(std::string&)) {
+  std::string out;
+  write(out);
+  return out;
+}
+
+TEST(RespReply, WritesEachTypeAsRedisDoes) {
+  std::string out;
+  append_simple(out, "OK");
+  append_error(out, "ERR no");
+  append_integer(out, 0);
+  append_integer(out, -1);
+  append_integer(out, std::numeric_limits<std::int64_t>::min());
+  append_integer(out, std::numeric_limits<std::int64_t>::max());
+  append_bulk(out, "");
+  append_bulk(out, std::string_view("a\r\n\0", 4));
+  append_array(out, 0);
+  append_array(out, 3);
+  using namespace std::string_literals;
+  EXPECT_EQ(out,
+            "+OK\r\n-ERR no\r\n:0\r\n:-1\r\n:-9223372036854775808\r\n:9223372036854775807\r\n"
+            "$0\r\n\r\n$4\r\na\r\n\0\r\n*0\r\n*3\r\n"s);
+}
+
+TEST(RespReply, NullsMapsAndSetsDependOnTheProtocolVersion) {
+  EXPECT_EQ(written([](std::string& o) { append_null(o, RespVersion::k2); }), "$-1\r\n");
+  EXPECT_EQ(written([](std::string& o) { append_null(o, RespVersion::k3); }), "_\r\n");
+  EXPECT_EQ(written([](std::string& o) { append_null_array(o, RespVersion::k2); }), "*-1\r\n");
+  EXPECT_EQ(written([](std::string& o) { append_null_array(o, RespVersion::k3); }), "_\r\n");
+  EXPECT_EQ(written([](std::string& o) { append_map(o, 7, RespVersion::k2); }), "*14\r\n");
+  EXPECT_EQ(written([](std::string& o) { append_map(o, 7, RespVersion::k3); }), "%7\r\n");
+  EXPECT_EQ(written([](std::string& o) { append_map(o, 0, RespVersion::k2); }), "*0\r\n");
+  EXPECT_EQ(written([](std::string& o) { append_map(o, 0, RespVersion::k3); }), "%0\r\n");
+  EXPECT_EQ(written([](std::string& o) { append_set(o, 3, RespVersion::k2); }), "*3\r\n");
+  EXPECT_EQ(written([](std::string& o) { append_set(o, 3, RespVersion::k3); }), "~3\r\n");
+}
+
+std::string resp_reply_bytes(const Reply& reply) {
+  std::string out;
+  append_resp_reply(reply, out);
+  return out;
+}
+
+TEST(RespReply, CounterRepliesAreRedisOnes) {
+  constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  // A read: the value as a bulk string; a mutation: the value it produced as an integer.
+  EXPECT_EQ(resp_reply_bytes(Reply::val(0, 0)), "$1\r\n0\r\n");
+  EXPECT_EQ(resp_reply_bytes(Reply::val(-4, 0)), "$2\r\n-4\r\n");
+  EXPECT_EQ(resp_reply_bytes(Reply::val(kMin, 0)), "$20\r\n-9223372036854775808\r\n");
+  EXPECT_EQ(resp_reply_bytes(Reply::val(kMax, 0)), "$19\r\n9223372036854775807\r\n");
+  EXPECT_EQ(resp_reply_bytes(Reply::ok(0, 1)), ":1\r\n");
+  EXPECT_EQ(resp_reply_bytes(Reply::ok(0, kMin)), ":-9223372036854775808\r\n");
+  EXPECT_EQ(resp_reply_bytes(Reply::quit()), "+OK\r\n");
+  EXPECT_EQ(resp_reply_bytes(Reply::err(ErrCause::kOverflow)),
+            "-ERR increment or decrement would overflow\r\n");
+  EXPECT_EQ(resp_reply_bytes(Reply::err(ErrCause::kBadArgument)),
+            "-ERR value is not an integer or out of range\r\n");
+  EXPECT_EQ(resp_reply_bytes(Reply::err(ErrCause::kNotAuthenticated)),
+            "-NOAUTH Authentication required.\r\n");
+  EXPECT_EQ(resp_reply_bytes(Reply::err(ErrCause::kWrongPassword)),
+            "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+  // Every error text is one line.
+  for (const ErrCause cause :
+       {ErrCause::kNone, ErrCause::kOverflow, ErrCause::kBadArgument, ErrCause::kNotAuthenticated,
+        ErrCause::kWrongPassword, ErrCause::kStoreUnavailable}) {
+    const std::string_view text = resp_error_text(cause);
+    EXPECT_EQ(text.find_first_of("\r\n"), std::string_view::npos) << text;
+    EXPECT_FALSE(text.empty());
+  }
+}
+
+}  // namespace
+}  // namespace count
