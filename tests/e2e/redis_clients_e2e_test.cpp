@@ -167,7 +167,14 @@ TEST(RedisCliE2E, OneShotCommandsPrintTheRepliesRawWhenNotOnATerminal) {
   result = run({kRedisCli, "-p", port, "PING"});
   EXPECT_TRUE(exited_with(result, 0));
   EXPECT_EQ(result.out, "PONG\n");
-  EXPECT_EQ(value_of(server), 41);
+  // -3: RESP3, after HELLO 3.
+  result = run({kRedisCli, "-3", "-p", port, "INCR", "count"});
+  EXPECT_TRUE(exited_with(result, 0));
+  EXPECT_EQ(result.out, "42\n");
+  result = run({kRedisCli, "-3", "-p", port, "--no-raw", "GET", "count"});
+  EXPECT_TRUE(exited_with(result, 0));
+  EXPECT_EQ(result.out, "\"42\"\n");
+  EXPECT_EQ(value_of(server), 42);
 }
 
 TEST(RedisCliE2E, AnErrorReplyIsPrintedAndChangesNothing) {
