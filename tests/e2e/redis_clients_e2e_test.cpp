@@ -46,9 +46,10 @@ long long value_of(const ServerProcess& server, const std::string& password = {}
 
 bool installed(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
 
-#define SKIP_UNLESS_INSTALLED(path, package)                                          \
-  if (!installed(path)) GTEST_SKIP() << (path) << " is missing: install " << (package) \
-                                     << " (scripts/install-deps " << (package) << ")"
+#define SKIP_UNLESS_INSTALLED(path, package)                                                  \
+  if (!installed(path))                                                                       \
+  GTEST_SKIP() << (path) << " is missing: install " << (package) << " (scripts/install-deps " \
+               << (package) << ")"
 
 // A password file, and the arguments of a server that reads it.
 class PasswordFile {
@@ -62,8 +63,9 @@ class PasswordFile {
 
 std::vector<std::string> tls_server_args(std::vector<std::string> extra = {}) {
   const TestCertificates& certs = test_certificates();
-  std::vector<std::string> args{"--in-memory", "--tls-port", "0", "--tls-cert",
-                                certs.server_cert, "--tls-key", certs.server_key};
+  std::vector<std::string> args{"--in-memory",   "--tls-port",      "0",
+                                "--tls-cert",    certs.server_cert, "--tls-key",
+                                certs.server_key};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
@@ -322,9 +324,9 @@ TEST(RedisBenchmarkE2E, PingMultiBulk) {
   ServerProcess server;
   // ping_mbulk only: `-t ping` also runs PING_INLINE, which sends "PING\r\n"; its first byte
   // is not '*', so by the contract that connection speaks the line protocol, not RESP.
-  const RunResult result = run({kRedisBenchmark, "-p", port_of(server.port()), "-c", "10", "-n",
-                                "2000", "-t", "ping_mbulk"},
-                               {}, seconds(60));
+  const RunResult result = run(
+      {kRedisBenchmark, "-p", port_of(server.port()), "-c", "10", "-n", "2000", "-t", "ping_mbulk"},
+      {}, seconds(60));
   expect_clean_benchmark(result);
   EXPECT_NE(result.out.find("PING_MBULK"), std::string::npos) << result.out;
 }
@@ -375,9 +377,9 @@ RunResult run_redis_py(const std::string& mode, std::vector<std::string> args) {
   return run(argv, {}, seconds(90));
 }
 
-#define SKIP_UNLESS_REDIS_PY()                                                              \
-  SKIP_UNLESS_INSTALLED(kPython, "python3-redis");                                          \
-  if (run({kPython, "-c", "import redis"}).status != 0)                                     \
+#define SKIP_UNLESS_REDIS_PY()                          \
+  SKIP_UNLESS_INSTALLED(kPython, "python3-redis");      \
+  if (run({kPython, "-c", "import redis"}).status != 0) \
   GTEST_SKIP() << "python3-redis is missing (scripts/install-deps python3-redis)"
 
 TEST(RedisPyE2E, CommandsAnswerTheValueTheyProduced) {
@@ -439,8 +441,8 @@ TEST(RedisPyE2E, AnotherKeyNameWithRespKey) {
 
 const std::string kHiredisClient = COUNT_HIREDIS_CLIENT;
 
-#define SKIP_UNLESS_HIREDIS()                                                              \
-  if (kHiredisClient.empty())                                                              \
+#define SKIP_UNLESS_HIREDIS() \
+  if (kHiredisClient.empty()) \
   GTEST_SKIP() << "hiredis_client was not built: install libhiredis-dev and configure again"
 
 TEST(HiredisE2E, CommandsAndErrors) {
@@ -461,8 +463,7 @@ TEST(HiredisE2E, Auth) {
   SKIP_UNLESS_HIREDIS();
   const PasswordFile password;
   ServerProcess server({"--in-memory", "--password-file", password.path()});
-  EXPECT_TRUE(
-      exited_with(run({kHiredisClient, "password", port_of(server.port()), kPassword}), 0));
+  EXPECT_TRUE(exited_with(run({kHiredisClient, "password", port_of(server.port()), kPassword}), 0));
   EXPECT_EQ(value_of(server, kPassword), 40);
 }
 
@@ -473,9 +474,9 @@ TEST(HiredisE2E, Tls) {
   }
   const PasswordFile password;
   ServerProcess server(tls_server_args({"--password-file", password.path()}));
-  EXPECT_TRUE(exited_with(run({kHiredisClient, "tls", port_of(server.tls_port()), kPassword,
-                               test_certificates().ca}),
-                          0));
+  EXPECT_TRUE(exited_with(
+      run({kHiredisClient, "tls", port_of(server.tls_port()), kPassword, test_certificates().ca}),
+      0));
   EXPECT_EQ(value_of(server, kPassword), 40);
 }
 
