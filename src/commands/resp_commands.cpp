@@ -76,13 +76,17 @@ RespOutcome wrong_arity(RespCall& call, std::string_view name) {
   return error(call, "ERR wrong number of arguments for '" + std::string(name) + "' command");
 }
 
+// A word as Redis's printf("%s") shows it: up to its first NUL byte.
+std::string_view as_c_string(std::string_view word) { return word.substr(0, word.find('\0')); }
+
 // Redis's text, arguments cut at 128 bytes in all.
 std::string unknown_command_text(Words words) {
-  std::string text = "ERR unknown command '" + std::string(words[0].substr(0, 128)) +
-                     "', with args beginning with: ";
+  std::string text = "ERR unknown command '";
+  text.append(as_c_string(words[0]).substr(0, 128));
+  text.append("', with args beginning with: ");
   std::string args;
   for (std::size_t i = 1; i < words.size() && args.size() < 128; ++i) {
-    const std::string_view arg = words[i].substr(0, 128 - args.size());
+    const std::string_view arg = as_c_string(words[i]).substr(0, 128 - args.size());
     args.push_back('\'');
     args.append(arg);
     args.append("' ");
@@ -363,7 +367,7 @@ RespOutcome handle_client(RespCall& call) {
     }
     append_simple(call.out, "OK");
   } else {
-    return error(call, one_line("ERR unknown subcommand '" + std::string(sub.substr(0, 128)) +
+    return error(call, one_line("ERR unknown subcommand '" + std::string(as_c_string(sub).substr(0, 128)) +
                                 "'. Try CLIENT HELP."));
   }
   return written();
@@ -457,7 +461,7 @@ RespOutcome handle_command(RespCall& call) {
       }
     }
   } else {
-    return error(call, one_line("ERR unknown subcommand '" + std::string(sub.substr(0, 128)) +
+    return error(call, one_line("ERR unknown subcommand '" + std::string(as_c_string(sub).substr(0, 128)) +
                                 "'. Try COMMAND HELP."));
   }
   return written();

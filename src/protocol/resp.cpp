@@ -29,24 +29,28 @@ namespace {
 enum class Number { kDone, kIncomplete, kBad };
 
 // The number after a type byte, from data[pos] up to its "\r\n", in Redis's strict form (as
-// parse_strict_int64), read byte by byte: this runs for every word of every request. On
-// kDone, pos is past the "\r\n". More than 18 digits is kBad: no length of ours is that long.
+// parse_strict_int64), read byte by byte. On kDone, pos is past the "\r\n". A line whose
+// "\r\n" has not come yet is kIncomplete, however many digits it has so far.
 Number read_number_slowly(std::string_view data, std::size_t& pos, std::int64_t& value) {
   const char* p = data.data() + pos;
   const char* const end = data.data() + data.size();
   const bool negative = p < end && *p == '-';
   if (negative) ++p;
   const char* const digits = p;
-  std::int64_t n = 0;
+  std::uint64_t n = 0;
+  bool too_big = false;
+  constexpr std::uint64_t kLimit = std::uint64_t{1} << 63;  // |INT64_MIN|
   while (p < end && *p >= '0' && *p <= '9') {
-    if (p - digits == 18) return Number::kBad;
-    n = n * 10 + (*p - '0');
+    const auto digit = static_cast<std::uint64_t>(*p - '0');
+    too_big = too_big || n > (kLimit - digit) / 10;
+    if (!too_big) n = n * 10 + digit;
     ++p;
   }
   if (p + 1 >= end) return p < end && *p != '\r' ? Number::kBad : Number::kIncomplete;
   if (p == digits || p[0] != '\r' || p[1] != '\n') return Number::kBad;
   if (*digits == '0' && (p - digits > 1 || negative)) return Number::kBad;
-  value = negative ? -n : n;
+  if (too_big || (!negative && n == kLimit)) return Number::kBad;
+  value = negative ? static_cast<std::int64_t>(0 - n) : static_cast<std::int64_t>(n);
   pos = static_cast<std::size_t>(p + 2 - data.data());
   return Number::kDone;
 }

@@ -93,7 +93,7 @@ bool RespParser::feed(std::string_view bytes, Sink&& sink, std::string_view* res
     std::size_t used = 0;
     const Outcome outcome = parse_one(partial_, &used);
     if (outcome == Outcome::kError) {
-      partial_.clear();
+      std::string().swap(partial_);
       sink(Event::kError, std::span<const std::string_view>{});
       return stop({});
     }
@@ -103,8 +103,7 @@ bool RespParser::feed(std::string_view bytes, Sink&& sink, std::string_view* res
     }
     bytes.remove_prefix(used - before);
     const bool go_on = words_.empty() || sink(Event::kRequest, std::span{words_});
-    partial_.clear();
-    if (partial_.capacity() > kMaxRespRequestBytes) partial_.shrink_to_fit();
+    std::string().swap(partial_);  // an idle connection holds no buffer
     if (!go_on) return stop(bytes);
   }
   while (!bytes.empty()) {
@@ -115,6 +114,8 @@ bool RespParser::feed(std::string_view bytes, Sink&& sink, std::string_view* res
       return stop({});
     }
     if (outcome == Outcome::kIncomplete) {
+      // One block, as large as a request may be: it never grows past that.
+      partial_.reserve(kMaxRespRequestBytes + 1);
       partial_.assign(bytes);
       return true;
     }
