@@ -707,7 +707,8 @@ void append_late_resp_reply(const Reply& reply, ConnectionState& connection,
       return;
     case Reply::Shape::kExec: {
       const std::vector<QueuedRequest> queued = std::move(resp.pending_execs.front());
-      resp.pending_execs.pop_front();
+      resp.pending_execs.erase(resp.pending_execs.begin());
+      if (resp.pending_execs.empty()) resp.pending_execs.shrink_to_fit();
       const Reply& head = reply.decided();
       if (head.kind != Reply::Kind::kOk) {
         if (head.cause == ErrCause::kStoreUnavailable) {

@@ -6,7 +6,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <span>
 #include <string>
@@ -58,8 +57,9 @@ struct RespConnection {
   std::optional<Watched> watched;  // WATCH on the counter's key, until EXEC, DISCARD, UNWATCH
 
   // EXECs whose outcome the store decides later, oldest first: their queued requests, for
-  // when the outcome is written (append_late_resp_reply).
-  std::deque<std::vector<QueuedRequest>> pending_execs;
+  // when the outcome is written (append_late_resp_reply). A vector, not a deque: empty, it
+  // holds no memory, and it is rarely more than one long.
+  std::vector<std::vector<QueuedRequest>> pending_execs;
 };
 
 struct RespOutcome {
