@@ -341,23 +341,38 @@ TEST(SignalE2E, SignalsIgnoredByWhoStartedTheServerStillStopIt) {
   }
 }
 
+// The premise, a graceful stop still waiting for a stuck reader when the second signal
+// comes, can fail on a loaded machine: the kernel may still make room for the replies (it
+// compacts a receive queue nobody reads), and the stop then ends by itself before the second
+// signal. Such an attempt proves nothing either way, so it is made again (5 times at most);
+// only an attempt where the second signal met the slow stop is judged.
 TEST(SignalE2E, SecondStopSignalEndsASlowShutdownAtOnceAndExitsZero) {
   ServerProcess server(std::vector<std::string>{});
   {
     Client client = server.connect();
     ASSERT_EQ(client.call("add 41"), "ok");
   }
-  const Client stuck = stuck_reader(server);
-  server.signal(SIGTERM);
-  std::this_thread::sleep_for(milliseconds(300));
-  server.signal(SIGINT);
-  int status = -1;
-  const milliseconds took = time_to_exit(server, status);
-  EXPECT_EQ(status, 0) << server.log();
-  EXPECT_LT(took, milliseconds(2500)) << "the grace time (3 s) was waited out";
-  EXPECT_NE(server.log().find("SIGINT: shutting down"), std::string::npos) << server.log();
-  EXPECT_NE(server.log().find("closing the connections still open"), std::string::npos)
-      << server.log();
+  constexpr int kAttempts = 5;
+  for (int attempt = 1;; ++attempt) {
+    const Client stuck = stuck_reader(server);
+    server.signal(SIGTERM);
+    std::this_thread::sleep_for(milliseconds(300));
+    server.signal(SIGINT);
+    int status = -1;
+    const milliseconds took = time_to_exit(server, status);
+    EXPECT_EQ(status, 0) << server.log();
+    // The second signal met the slow stop when it found connections to close.
+    if (server.log().find("closing the connections still open") == std::string::npos) {
+      ASSERT_LT(attempt, kAttempts) << "the second signal never met a stop still waiting for "
+                                       "the stuck reader: "
+                                    << server.log();
+      server.restart();
+      continue;
+    }
+    EXPECT_LT(took, milliseconds(2500)) << "the grace time (3 s) was waited out";
+    EXPECT_NE(server.log().find("SIGINT: shutting down"), std::string::npos) << server.log();
+    break;
+  }
   server.restart();
   EXPECT_EQ(value_of(server), 41);
 }
