@@ -57,6 +57,8 @@ constexpr std::array kCommands{
     CommandSpec{"quit", 0, true, handle_quit},  CommandSpec{"auth", 1, true, handle_auth},
 };
 
+}  // namespace
+
 // Command names are lower-case ASCII letters. For such a letter n, (c | 0x20) == n holds
 // exactly when c is n or its upper case: the one bit that differs between them.
 bool equals_ignoring_case(std::string_view word, std::string_view lower_name) {
@@ -66,8 +68,6 @@ bool equals_ignoring_case(std::string_view word, std::string_view lower_name) {
   }
   return true;
 }
-
-}  // namespace
 
 std::span<const CommandSpec> command_table() { return kCommands; }
 

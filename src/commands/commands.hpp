@@ -51,6 +51,9 @@ Reply execute_line(std::string_view line, Store& store, ConnectionState& connect
 // The same on a connection to a server without a password.
 Reply execute_line(std::string_view line, Store& store);
 
+// A command word against a table's lower-case name, in any case (names are ASCII letters).
+bool equals_ignoring_case(std::string_view word, std::string_view lower_name);
+
 // Compares a password in a time that depends on neither its bytes nor where they differ.
 bool same_password(std::string_view given, std::string_view expected);
 

@@ -48,15 +48,6 @@ RespOutcome error(RespCall& call, std::string_view text,
   return {RespOutcome::Kind::kWritten, 0, Reply::err(cause), 0};
 }
 
-// The case bit only, as in the line protocol's table: names are lower-case ASCII letters.
-bool equals_ignoring_case(std::string_view word, std::string_view lower_name) {
-  if (word.size() != lower_name.size()) return false;
-  for (std::size_t i = 0; i < word.size(); ++i) {
-    if ((word[i] | 0x20) != lower_name[i]) return false;
-  }
-  return true;
-}
-
 std::string lower(std::string_view text) {
   std::string result(text);
   for (char& c : result) {

@@ -57,4 +57,15 @@ function expectRange(what, numbers, first, count) {
   }
 }
 
-module.exports = {fail, expect, expectRange, start};
+// Fails unless `promise` rejects with an error whose message matches `pattern`.
+async function rejects(what, promise, pattern) {
+  try {
+    await promise;
+  } catch (error) {
+    if (!pattern.test(String(error && error.message))) fail(`${what}: unexpected error ${error}`);
+    return;
+  }
+  fail(`${what}: no error`);
+}
+
+module.exports = {fail, expect, expectRange, rejects, start};

@@ -6,7 +6,7 @@
 'use strict';
 
 const Redis = require('ioredis');
-const {fail, expect, expectRange, start} = require('./common');
+const {fail, expect, expectRange, start, rejects} = require('./common');
 
 function connect(args, extra = {}) {
   const options = {
@@ -40,16 +40,6 @@ async function counterRoundTrip(client, key) {
   expect('DECRBY 1', await client.decrby(key, 1), first + 40);
   expect('GET', await client.get(key), String(first + 40));
   return first + 40;
-}
-
-async function rejects(what, promise, pattern) {
-  try {
-    await promise;
-  } catch (error) {
-    if (!pattern.test(String(error && error.message))) fail(`${what}: unexpected error ${error}`);
-    return;
-  }
-  fail(`${what}: no error`);
 }
 
 // Checks that `client` cannot get ready and that an error event on the way matches `pattern`

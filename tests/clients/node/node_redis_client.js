@@ -6,7 +6,7 @@
 'use strict';
 
 const {createClient, WatchError} = require('redis');
-const {fail, expect, expectRange, start} = require('./common');
+const {fail, expect, expectRange, start, rejects} = require('./common');
 
 function connect(args, extra = {}) {
   const socket = {host: '127.0.0.1', port: args.port, connectTimeout: 10000, reconnectStrategy: false};
@@ -25,16 +25,6 @@ async function counterRoundTrip(client, key) {
   expect('DECRBY 1', await client.decrBy(key, 1), first + 40);
   expect('GET', await client.get(key), String(first + 40));
   return first + 40;
-}
-
-async function rejects(what, promise, pattern) {
-  try {
-    await promise;
-  } catch (error) {
-    if (!pattern.test(String(error && error.message))) fail(`${what}: unexpected error ${error}`);
-    return;
-  }
-  fail(`${what}: no error`);
 }
 
 const modes = {
