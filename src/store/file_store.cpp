@@ -51,7 +51,9 @@ void create_data_file(FileOps& ops, const std::filesystem::path& path) {
     ~TempName() { ::unlink(name.c_str()); }
   } const temp_name{temp};
 
-  ::fchmod(fd.get(), 0644);
+  // Private whatever the umask: the value is the operator's business. (An existing file keeps
+  // the mode the operator gave it: only a new one is made here.)
+  if (::fchmod(fd.get(), 0600) != 0) refuse(path, "cannot set its mode: " + errno_text(errno));
   const FileImage image = initial_image();
   write_image(ops, fd.get(), image, path);
   if (::link(temp.c_str(), path.c_str()) != 0 && errno != EEXIST) {

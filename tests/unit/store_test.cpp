@@ -1,6 +1,7 @@
 // The file store: what survives a restart, how seqs and durability move, and what a failing
 // write or sync does (docs/storage.md). Faults come from a FileOps that tests control.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -168,6 +169,32 @@ TEST_F(FileStoreTest, CreatesAMissingFileAtFullSizeHoldingZero) {
                           std::filesystem::directory_iterator()),
             1);
   EXPECT_FALSE(open()->created());
+}
+
+// The value is the operator's business: a new data file is readable by its owner only,
+// whatever the umask; an existing one keeps the mode the operator gave it.
+TEST_F(FileStoreTest, ANewFileIsPrivateWhateverTheUmask) {
+  for (const mode_t mask : {mode_t{0}, mode_t{022}, mode_t{077}}) {
+    std::filesystem::remove(data());
+    const mode_t before = ::umask(mask);
+    auto store = open();
+    ::umask(before);
+    struct stat info {};
+    ASSERT_EQ(::stat(data().c_str(), &info), 0);
+    EXPECT_EQ(info.st_mode & 07777, 0600U) << "umask " << std::oct << mask;
+    EXPECT_TRUE(store->close());
+  }
+}
+
+TEST_F(FileStoreTest, AnExistingFileKeepsItsMode) {
+  EXPECT_TRUE(open()->close());
+  ASSERT_EQ(::chmod(data().c_str(), 0640), 0);
+  auto store = open();
+  ASSERT_TRUE(store->add(1).ok);
+  EXPECT_TRUE(store->close());
+  struct stat info {};
+  ASSERT_EQ(::stat(data().c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 07777, 0640U);
 }
 
 TEST_F(FileStoreTest, RestartKeepsTheValueUnderEveryPolicy) {
