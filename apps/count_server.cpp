@@ -130,9 +130,8 @@ int main(int argc, char** argv) {
                  "The counter's key for Redis clients (INCR KEY, GET KEY): 1 to 256 printable "
                  "ASCII characters, no spaces")
       ->check([](const std::string& key) -> std::string {
-        const bool printable = std::all_of(key.begin(), key.end(), [](char c) {
-          return c > ' ' && c <= '~';
-        });
+        const bool printable =
+            std::all_of(key.begin(), key.end(), [](char c) { return c > ' ' && c <= '~'; });
         if (key.empty() || key.size() > 256 || !printable) {
           return "not 1 to 256 printable ASCII characters without spaces";
         }
@@ -230,6 +229,7 @@ int main(int argc, char** argv) {
   if (!password_file.empty()) {
     try {
       options.password = count::read_password_file(password_file);
+      options.password_file = password_file;
     } catch (const count::PasswordFileError& e) {
       count::log(count::LogLevel::kError, "--password-file: {}", e.what());
       return kExitUsage;
@@ -238,6 +238,7 @@ int main(int argc, char** argv) {
   if (tls_port_option->count() > 0) {
     try {
       options.tls = std::make_shared<count::TlsContext>(tls_files);
+      options.tls_files = tls_files;
       options.tls_port = tls_port;
     } catch (const count::TlsConfigError& e) {
       count::log(count::LogLevel::kError, "{}", e.what());
@@ -342,6 +343,11 @@ int main(int argc, char** argv) {
                options.idle_timeout.count() > 0 ? fmt::format("{} s", options.idle_timeout.count())
                                                 : std::string("off"),
                options.password.empty() ? "no password" : "password required");
+    if (options.tls) {
+      const count::CertificateInfo& certificate = options.tls->certificate();
+      count::log(count::LogLevel::kInfo, "TLS certificate {} (SHA-256 {}), valid until {}",
+                 certificate.subject, certificate.fingerprint, certificate.not_after_text);
+    }
     count::notify_ready(listening);  // systemd (Type=notify): it accepts connections now
     const bool closed = server.run(signals);
     if (etcd != nullptr) {

@@ -43,7 +43,7 @@ Reply handle_quit(const Request& /*request*/, Store& /*store*/, ConnectionState&
 // earlier success; it is counted, and the session slows the connection down for it.
 Reply handle_auth(const Request& request, Store& /*store*/, ConnectionState& connection) {
   if (connection.password == nullptr) return Reply::err(ErrCause::kNoPassword);
-  if (same_password(request.args[0], *connection.password)) {
+  if (connection.password->matches(request.args[0])) {
     connection.authenticated = true;
     return Reply::ok(0);
   }
@@ -104,18 +104,6 @@ Reply execute_line(std::string_view line, Store& store, ConnectionState& connect
 Reply execute_line(std::string_view line, Store& store) {
   ConnectionState open;
   return execute_line(line, store, open);
-}
-
-// Every call reads kMaxPasswordBytes of each (zeros past the end) and folds the differences
-// with OR, so neither the length of the common prefix nor the bytes show in the time taken.
-bool same_password(std::string_view given, std::string_view expected) {
-  unsigned difference = given.size() == expected.size() ? 0U : 1U;
-  for (std::size_t i = 0; i < kMaxPasswordBytes; ++i) {
-    const auto a = static_cast<unsigned char>(i < given.size() ? given[i] : 0);
-    const auto b = static_cast<unsigned char>(i < expected.size() ? expected[i] : 0);
-    difference |= static_cast<unsigned>(a ^ b);
-  }
-  return difference == 0 && given.size() <= kMaxPasswordBytes;
 }
 
 }  // namespace count

@@ -9,7 +9,8 @@
 #include <string>
 #include <string_view>
 
-#include "protocol/reply.hpp"
+#include "core/reply.hpp"
+#include "protocol/password.hpp"
 #include "protocol/request.hpp"
 #include "store/store.hpp"
 
@@ -17,10 +18,10 @@ namespace count {
 
 // What the requests of one connection share.
 struct ConnectionState {
-  const std::string* password = nullptr;  // the server's; nullptr: it has none
-  bool authenticated = false;             // stays true until the connection ends
-  std::uint64_t wrong_passwords = 0;      // `auth` requests with a wrong password so far
-  std::uint64_t refused_before_auth = 0;  // other requests refused for want of `auth`
+  const ServerPassword* password = nullptr;  // the server's; nullptr: it has none
+  bool authenticated = false;                // stays true until the connection ends
+  std::uint64_t wrong_passwords = 0;         // `auth` requests with a wrong password so far
+  std::uint64_t refused_before_auth = 0;     // other requests refused for want of `auth`
   // The command of the last request executed: 1 + its row in the table, 0 for none (for the
   // metrics, which count requests by command).
   std::uint8_t last_command = 0;
@@ -53,8 +54,5 @@ Reply execute_line(std::string_view line, Store& store);
 
 // A command word against a table's lower-case name, in any case (names are ASCII letters).
 bool equals_ignoring_case(std::string_view word, std::string_view lower_name);
-
-// Compares a password in a time that depends on neither its bytes nor where they differ.
-bool same_password(std::string_view given, std::string_view expected);
 
 }  // namespace count

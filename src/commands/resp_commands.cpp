@@ -14,7 +14,7 @@ using Words = std::span<const std::string_view>;
 
 // Everything a handler may touch for one request.
 struct RespCall {
-  Words words;  // the command, then its arguments
+  Words words;   // the command, then its arguments
   Store* store;  // null for a queued request that runs when EXEC's outcome is written: those
                  // never reach the store
   ConnectionState& connection;
@@ -38,12 +38,9 @@ struct RespCommand {
 
 namespace {
 
-RespOutcome written(Seq seq = 0) {
-  return {RespOutcome::Kind::kWritten, seq, Reply::ok(seq), 0};
-}
+RespOutcome written(Seq seq = 0) { return {RespOutcome::Kind::kWritten, seq, Reply::ok(seq), 0}; }
 
-RespOutcome error(RespCall& call, std::string_view text,
-                  ErrCause cause = ErrCause::kBadArgument) {
+RespOutcome error(RespCall& call, std::string_view text, ErrCause cause = ErrCause::kBadArgument) {
   append_error(call.out, text);
   return {RespOutcome::Kind::kWritten, 0, Reply::err(cause), 0};
 }
@@ -175,9 +172,8 @@ RespOutcome handle_counter_by(RespCall& call) {
   if (kOp == CounterOp::kIncrBy) {
     request.args[0] = call.words[2];
   } else {
-    const char* end = std::to_chars(digits.data(), digits.data() + digits.size(),
-                                    checked.step->delta)
-                          .ptr;
+    const char* end =
+        std::to_chars(digits.data(), digits.data() + digits.size(), checked.step->delta).ptr;
     request.args[0] =
         std::string_view(digits.data(), static_cast<std::size_t>(end - digits.data()));
   }
@@ -216,7 +212,7 @@ bool check_password(RespCall& call, std::optional<std::string_view> user,
   if (call.connection.password == nullptr) {
     right = default_user;
   } else {
-    right = default_user && same_password(password, *call.connection.password);
+    right = default_user && call.connection.password->matches(password);
   }
   if (right) {
     call.connection.authenticated = true;
@@ -295,8 +291,8 @@ RespOutcome handle_hello(RespCall& call) {
       name = call.words[i + 1];
       i += 1;
     } else {
-      return error(call, one_line("ERR Syntax error in HELLO option '" +
-                                  std::string(call.words[i]) + "'"));
+      return error(
+          call, one_line("ERR Syntax error in HELLO option '" + std::string(call.words[i]) + "'"));
     }
   }
   if (!auth && call.connection.password != nullptr && !call.connection.authenticated) {
@@ -340,8 +336,7 @@ RespOutcome handle_client(RespCall& call) {
   } else if (equals_ignoring_case(sub, "setname")) {
     if (args != 1) return wrong_arity(call, "client|setname");
     if (!valid_client_name(call.words[2])) {
-      return error(call,
-                   "ERR Client names cannot contain spaces, newlines or special characters.");
+      return error(call, "ERR Client names cannot contain spaces, newlines or special characters.");
     }
     call.resp.name = std::string(call.words[2]);
     append_simple(call.out, "OK");
@@ -358,8 +353,9 @@ RespOutcome handle_client(RespCall& call) {
     }
     append_simple(call.out, "OK");
   } else {
-    return error(call, one_line("ERR unknown subcommand '" + std::string(as_c_string(sub).substr(0, 128)) +
-                                "'. Try CLIENT HELP."));
+    return error(
+        call, one_line("ERR unknown subcommand '" + std::string(as_c_string(sub).substr(0, 128)) +
+                       "'. Try CLIENT HELP."));
   }
   return written();
 }
@@ -452,8 +448,9 @@ RespOutcome handle_command(RespCall& call) {
       }
     }
   } else {
-    return error(call, one_line("ERR unknown subcommand '" + std::string(as_c_string(sub).substr(0, 128)) +
-                                "'. Try COMMAND HELP."));
+    return error(
+        call, one_line("ERR unknown subcommand '" + std::string(as_c_string(sub).substr(0, 128)) +
+                       "'. Try COMMAND HELP."));
   }
   return written();
 }
@@ -470,7 +467,8 @@ void forget_transaction(RespConnection& resp) {
 }
 
 RespOutcome handle_multi(RespCall& call) {
-  if (call.resp.in_multi) return error(call, "ERR MULTI calls can not be nested", ErrCause::kTransaction);
+  if (call.resp.in_multi)
+    return error(call, "ERR MULTI calls can not be nested", ErrCause::kTransaction);
   call.resp.in_multi = true;
   append_simple(call.out, "OK");
   return written();
@@ -484,7 +482,8 @@ RespOutcome handle_discard(RespCall& call) {
 }
 
 RespOutcome handle_watch(RespCall& call) {
-  if (call.resp.in_multi) return error(call, "ERR WATCH inside MULTI is not allowed", ErrCause::kTransaction);
+  if (call.resp.in_multi)
+    return error(call, "ERR WATCH inside MULTI is not allowed", ErrCause::kTransaction);
   const bool counter = std::find(call.words.begin() + 1, call.words.end(),
                                  call.resp.settings.key) != call.words.end();
   // A key watched already stays watched from the first time.
@@ -535,7 +534,8 @@ RespOutcome handle_exec(RespCall& call) {
   if (!resp.in_multi) return error(call, "ERR EXEC without MULTI", ErrCause::kTransaction);
   if (resp.multi_refused) {
     forget_transaction(resp);
-    return error(call, "EXECABORT Transaction discarded because of previous errors.", ErrCause::kTransaction);
+    return error(call, "EXECABORT Transaction discarded because of previous errors.",
+                 ErrCause::kTransaction);
   }
   std::vector<Step> steps;
   for (const QueuedRequest& request : resp.queued) {
@@ -627,7 +627,8 @@ RespOutcome queue(RespCall& call, const RespCommand& command) {
   for (const std::string_view word : call.words) bytes += word.size();
   if (resp.queued.size() >= kMaxQueuedRequests || resp.queued_bytes + bytes > kMaxQueuedBytes) {
     resp.multi_refused = true;
-    return error(call, "ERR a transaction holds at most 1000 requests and 64 KiB of them", ErrCause::kTransaction);
+    return error(call, "ERR a transaction holds at most 1000 requests and 64 KiB of them",
+                 ErrCause::kTransaction);
   }
   QueuedRequest request;
   request.command = &command;
@@ -683,8 +684,8 @@ RespOutcome execute_resp(std::span<const std::string_view> words, Store& store,
   return outcome;
 }
 
-void append_late_resp_reply(const Reply& reply, ConnectionState& connection,
-                            RespConnection& resp, std::string& out) {
+void append_late_resp_reply(const Reply& reply, ConnectionState& connection, RespConnection& resp,
+                            std::string& out) {
   switch (reply.shape) {
     case Reply::Shape::kPlain:
       append_resp_reply(reply, out);

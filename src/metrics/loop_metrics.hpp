@@ -7,8 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/reply.hpp"
 #include "metrics/metrics.hpp"
-#include "protocol/reply.hpp"
 
 namespace count {
 

@@ -29,12 +29,12 @@ class Store;
 
 // What every session of a server obeys (docs/protocol.md, "Authentication", "Limits").
 struct SessionPolicy {
-  const std::string* password = nullptr;   // nullptr: no `auth` needed
-  RejectionLog* rejections = nullptr;      // must be set; outlives the loops
-  std::chrono::seconds idle_timeout{0};    // no request for this long: closed (0: never)
-  std::chrono::seconds stall_timeout{30};  // part of a line, or replies unread, this long
+  const ServerPassword* password = nullptr;  // nullptr: no `auth` needed
+  RejectionLog* rejections = nullptr;        // must be set; outlives the loops
+  std::chrono::seconds idle_timeout{0};      // no request for this long: closed (0: never)
+  std::chrono::seconds stall_timeout{30};    // part of a line, or replies unread, this long
   std::chrono::seconds handshake_timeout{10};
-  const RespSettings* resp = nullptr;                     // must be set; outlives the loops
+  const RespSettings* resp = nullptr;                    // must be set; outlives the loops
   std::atomic<std::uint64_t>* next_client_id = nullptr;  // must be set; any loop thread
 };
 

@@ -1,15 +1,14 @@
 #include "net/server.hpp"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/core.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -24,12 +23,15 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "commands/commands.hpp"
 #include "log/log.hpp"
 #include "metrics/metrics.hpp"
+#include "net/peer.hpp"
 #include "net/service_notify.hpp"
 #include "net/session.hpp"
+#include "protocol/password.hpp"
 
 namespace count {
 namespace {
@@ -68,20 +70,6 @@ class ConnectionSlot {
   std::atomic<std::size_t>* count_;  // owned by the server
 };
 
-// True for a peer on this machine: 127.0.0.0/8, ::1, or ::ffff:127.0.0.0/104.
-bool is_loopback(const sockaddr_storage& peer) {
-  if (peer.ss_family == AF_INET) {
-    const auto& v4 = reinterpret_cast<const sockaddr_in&>(peer);
-    return (ntohl(v4.sin_addr.s_addr) >> 24) == 127;
-  }
-  if (peer.ss_family == AF_INET6) {
-    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(peer);
-    return IN6_IS_ADDR_LOOPBACK(&v6.sin6_addr) ||
-           (IN6_IS_ADDR_V4MAPPED(&v6.sin6_addr) && v6.sin6_addr.s6_addr[12] == 127);
-  }
-  return false;
-}
-
 // Lets the process hold as many descriptors as the connection limit needs, up to the hard limit.
 void raise_descriptor_limit(std::size_t max_connections) {
   rlimit limit{};
@@ -98,26 +86,13 @@ void raise_descriptor_limit(std::size_t max_connections) {
   }
 }
 
-// The peer of an accepted connection, for the log.
-std::string peer_text(const sockaddr_storage& peer) {
-  char text[INET6_ADDRSTRLEN] = "?";
-  if (peer.ss_family == AF_INET) {
-    const auto& v4 = reinterpret_cast<const sockaddr_in&>(peer);
-    ::inet_ntop(AF_INET, &v4.sin_addr, text, sizeof text);
-    return fmt::format("{}:{}", text, ntohs(v4.sin_port));
-  }
-  const auto& v6 = reinterpret_cast<const sockaddr_in6&>(peer);
-  ::inet_ntop(AF_INET6, &v6.sin6_addr, text, sizeof text);
-  return fmt::format("[{}]:{}", text, ntohs(v6.sin6_port));
-}
-
-SessionPolicy make_policy(const ServerOptions& options, const std::string& password,
+SessionPolicy make_policy(const ServerOptions& options, const ServerPassword* password,
                           RejectionLog& rejections, const RespSettings& resp,
                           std::atomic<std::uint64_t>& client_ids) {
   SessionPolicy policy;
   policy.resp = &resp;
   policy.next_client_id = &client_ids;
-  policy.password = password.empty() ? nullptr : &password;
+  policy.password = password;
   policy.rejections = &rejections;
   policy.idle_timeout = options.idle_timeout;
   policy.stall_timeout = options.stall_timeout;
@@ -129,8 +104,11 @@ SessionPolicy make_policy(const ServerOptions& options, const std::string& passw
 
 Server::Server(const ServerOptions& options, std::unique_ptr<Store> store)
     : options_(options),
+      password_(options.password.empty() ? nullptr
+                                         : std::make_unique<ServerPassword>(options.password)),
+      tls_(options.tls),
       resp_{options.resp_key, options.version, 0},
-      policy_(make_policy(options_, options_.password, rejections_, resp_, next_client_id_)),
+      policy_(make_policy(options_, password_.get(), rejections_, resp_, next_client_id_)),
       store_(std::move(store)),
       loops_(options.threads, options.local_threads, policy_),
       acceptor_(loops_.at(0).context()),
@@ -144,7 +122,7 @@ Server::Server(const ServerOptions& options, std::unique_ptr<Store> store)
   raise_descriptor_limit(options_.max_connections);
 
   if (options_.plain) listen(acceptor_, options_.port);
-  if (options_.tls) listen(tls_acceptor_, options_.tls_port);
+  if (tls_) listen(tls_acceptor_, options_.tls_port);
   resp_.port = options_.plain ? local_port() : local_tls_port();  // before any session starts
 
   store_->on_durable([this] {
@@ -192,13 +170,14 @@ bool Server::run(ServerSignals& signals) {
 
   // Takes every pending signal and says whether one asked to stop (and SIGQUIT: to hurry).
   bool hurry = false;
+  auto next_expiry_check = std::chrono::steady_clock::now();
   const auto stop_signalled = [&] {
     bool stop = false;
     for (auto taken = signals.take(); taken.request != ServerSignals::Request::kNone;
          taken = signals.take()) {
-      if (taken.request == ServerSignals::Request::kIgnore) {
-        log(LogLevel::kInfo, "{}: nothing to reload; still serving",
-            ServerSignals::name(taken.signal));
+      if (taken.request == ServerSignals::Request::kReload) {
+        reload(ServerSignals::name(taken.signal));
+        next_expiry_check = std::chrono::steady_clock::now();  // the certificate may be new
         continue;
       }
       stop = true;
@@ -208,26 +187,34 @@ bool Server::run(ServerSignals& signals) {
     return stop;
   };
 
-  // At --log-level debug, a line every 10 seconds says what the server did meanwhile.
+  // At --log-level debug, a line every 10 seconds says what the server did meanwhile; with
+  // TLS, the certificate's expiry is looked at now and then.
   constexpr std::chrono::seconds kDebugInterval{10};
-  Activity last = activity();
+  LoopTotals last = loop_totals();
   auto next_debug_line = std::chrono::steady_clock::now() + kDebugInterval;
   while (!stop_signalled() && !stop_requested_.load()) {
-    if (!log_enabled(LogLevel::kDebug)) {
-      wait_for_event(signals, std::chrono::milliseconds(-1));
-      continue;
+    auto now = std::chrono::steady_clock::now();
+    if (now >= next_expiry_check) next_expiry_check = check_certificate_expiry();
+    auto wake_at = next_expiry_check;
+    if (log_enabled(LogLevel::kDebug)) {
+      if (now >= next_debug_line) {
+        const LoopTotals current = loop_totals();
+        log(LogLevel::kDebug,
+            "in the last {} s: {} requests ({} err), {} connections accepted, {} refused; {} "
+            "open",
+            kDebugInterval.count(), current.all_requests() - last.all_requests(),
+            current.all_errors() - last.all_errors(), current.accepted - last.accepted,
+            current.refused - last.refused, connections_.load(std::memory_order_relaxed));
+        last = current;
+        next_debug_line = now + kDebugInterval;
+      }
+      wake_at = std::min(wake_at, next_debug_line);
     }
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= next_debug_line) {
-      const Activity current = activity();
-      log(LogLevel::kDebug,
-          "in the last {} s: {} requests ({} err), {} connections accepted, {} refused; {} open",
-          kDebugInterval.count(), current.requests - last.requests, current.errors - last.errors,
-          current.accepted - last.accepted, current.refused - last.refused, current.open);
-      last = current;
-      next_debug_line = now + kDebugInterval;
-    }
-    wait_for_event(signals, std::chrono::ceil<std::chrono::milliseconds>(next_debug_line - now));
+    now = std::chrono::steady_clock::now();
+    wait_for_event(signals, wake_at == std::chrono::steady_clock::time_point::max()
+                                ? std::chrono::milliseconds(-1)
+                                : std::chrono::ceil<std::chrono::milliseconds>(
+                                      std::max(wake_at - now, std::chrono::nanoseconds(0))));
   }
 
   notify_stopping();  // systemd: the stop has begun
@@ -330,8 +317,10 @@ void Server::start_session(Loop& loop, int fd, bool tls) {
   }
   std::unique_ptr<Session> session;
   try {
+    // The context current now: the session's TLS state keeps it alive past any reload.
+    const std::shared_ptr<TlsContext> context = tls ? tls_context() : nullptr;
     session = std::make_unique<Session>(loop, std::move(socket), *store_,
-                                        tls ? options_.tls->native() : nullptr);
+                                        context ? context->native() : nullptr);
   } catch (const std::bad_alloc&) {
     return;  // out of memory for this connection's TLS state: it is closed, the rest go on
   }
@@ -357,180 +346,111 @@ void Server::refuse(int fd, const sockaddr_storage& peer) {
   ::close(fd);
 }
 
-namespace {
-
-constexpr std::array<std::string_view, kReplyKinds> kReplyNames{"ok", "val", "err", "quit"};
-
-std::string_view err_cause_name(ErrCause cause) {
-  switch (cause) {
-    case ErrCause::kNone:
-      return "other";
-    case ErrCause::kUnknownCommand:
-      return "unknown_command";
-    case ErrCause::kBadArgument:
-      return "bad_argument";
-    case ErrCause::kOverflow:
-      return "overflow";
-    case ErrCause::kLineTooLong:
-      return "line_too_long";
-    case ErrCause::kNotPrintable:
-      return "not_printable";
-    case ErrCause::kNotAuthenticated:
-      return "not_authenticated";
-    case ErrCause::kWrongPassword:
-      return "wrong_password";
-    case ErrCause::kNoPassword:
-      return "no_password";
-    case ErrCause::kStoreUnavailable:
-      return "store_unavailable";
-    case ErrCause::kConnectionLimit:
-      return "connection_limit";
-    case ErrCause::kBadRequest:
-      return "bad_request";
-    case ErrCause::kNoSuchKey:
-      return "no_such_key";
-    case ErrCause::kTransaction:
-      return "transaction";
-    case ErrCause::kCount:
-      break;
-  }
-  return "?";
-}
-
-std::string_view close_cause_name(CloseCause cause) {
-  switch (cause) {
-    case CloseCause::kClient:
-      return "client";
-    case CloseCause::kQuit:
-      return "quit";
-    case CloseCause::kBroken:
-      return "broken";
-    case CloseCause::kShutdown:
-      return "shutdown";
-    case CloseCause::kIdle:
-      return "idle_timeout";
-    case CloseCause::kStalledLine:
-      return "stalled_line";
-    case CloseCause::kUnreadReplies:
-      return "unread_replies";
-    case CloseCause::kHandshakeTimeout:
-      return "handshake_timeout";
-    case CloseCause::kHandshakeFailed:
-      return "handshake_failed";
-    case CloseCause::kCount:
-      break;
-  }
-  return "?";
-}
-
-}  // namespace
-
-Server::Activity Server::activity() const {
-  Activity totals;
-  for (std::size_t i = 0; i < loops_.size(); ++i) {
-    const LoopMetrics& m = loops_.at(i).metrics();
-    for (const auto& row : m.requests) {
-      for (const MetricCounter& counter : row) totals.requests += counter.get();
-    }
-    for (const auto& row : m.resp_requests) {
-      for (const MetricCounter& counter : row) totals.requests += counter.get();
-    }
-    for (const MetricCounter& counter : m.errors) totals.errors += counter.get();
-    totals.accepted += m.accepted.get();
-    totals.refused += m.refused.get();
-  }
-  totals.open = connections_.load(std::memory_order_relaxed);
+LoopTotals Server::loop_totals() const {
+  LoopTotals totals;
+  for (std::size_t i = 0; i < loops_.size(); ++i) totals.add(loops_.at(i).metrics());
   return totals;
 }
 
+std::shared_ptr<TlsContext> Server::tls_context() const {
+  const std::lock_guard lock(tls_mutex_);
+  return tls_;
+}
+
 std::string Server::metrics_text() const {
-  // Sum every loop's counters; each is read once, relaxed: a scrape is a moment, not a lock.
-  const auto sum = [this](auto&& pick) {
-    std::uint64_t total = 0;
-    for (std::size_t i = 0; i < loops_.size(); ++i) total += pick(loops_.at(i).metrics()).get();
-    return total;
-  };
   MetricsText out;
-  const std::span<const CommandSpec> commands = command_table();
-  out.family("count_server_requests_total", "counter",
-             "Requests answered, by protocol, by command (none: no known command word) and by "
-             "reply.");
-  // The replies a command can get: err, and its own (only err for no command).
-  const auto own_reply = [](std::size_t row, std::string_view command) -> std::string_view {
-    if (row == 0) return "err";
-    if (command == "get") return "val";
-    if (command == "quit") return "quit";
-    return "ok";
-  };
-  for (std::size_t row = 0; row <= commands.size() && row < kMaxCommandRows; ++row) {
-    const std::string_view command = row == 0 ? "none" : commands[row - 1].name;
-    for (std::size_t kind = 0; kind < kReplyKinds; ++kind) {
-      const std::uint64_t count =
-          sum([&](const LoopMetrics& m) -> const MetricCounter& { return m.requests[row][kind]; });
-      if (count == 0 && kReplyNames[kind] != "err" && kReplyNames[kind] != own_reply(row, command)) {
-        continue;
-      }
-      const std::array<Label, 3> labels{Label{"protocol", "line"}, Label{"command", command},
-                                        Label{"reply", kReplyNames[kind]}};
-      out.sample("count_server_requests_total", labels, count);
+  static const std::vector<std::string_view> line_names = [] {
+    std::vector<std::string_view> names;
+    for (const CommandSpec& command : command_table()) names.push_back(command.name);
+    return names;
+  }();
+  static const std::vector<std::string_view> resp_names = [] {
+    std::vector<std::string_view> names;
+    for (std::size_t row = 1; row <= resp_command_count(); ++row) {
+      names.push_back(resp_command_name(row));
     }
-  }
-  for (std::size_t row = 0; row <= resp_command_count() && row < kMaxRespCommandRows; ++row) {
-    const std::string_view command = resp_command_name(row);
-    for (std::size_t kind = 0; kind < kReplyKinds; ++kind) {
-      const std::uint64_t count = sum(
-          [&](const LoopMetrics& m) -> const MetricCounter& { return m.resp_requests[row][kind]; });
-      // Only what was seen: the Redis table is long, and most of it is rarely asked.
-      if (count == 0) continue;
-      const std::array<Label, 3> labels{Label{"protocol", "resp"}, Label{"command", command},
-                                        Label{"reply", kReplyNames[kind]}};
-      out.sample("count_server_requests_total", labels, count);
-    }
-  }
-  out.family("count_server_errors_total", "counter", "Replies err, by cause.");
-  for (std::size_t cause = 1; cause < static_cast<std::size_t>(ErrCause::kCount); ++cause) {
-    const std::array<Label, 1> labels{Label{"cause", err_cause_name(static_cast<ErrCause>(cause))}};
-    out.sample("count_server_errors_total", labels,
-               sum([&](const LoopMetrics& m) -> const MetricCounter& { return m.errors[cause]; }));
-  }
-  out.gauge("count_server_connections_open", "Client connections open now.",
-            static_cast<double>(connections_.load(std::memory_order_relaxed)));
-  const std::uint64_t accepted_tls =
-      sum([](const LoopMetrics& m) -> const MetricCounter& { return m.accepted_tls; });
-  out.family("count_server_connections_accepted_total", "counter",
-             "Client connections accepted, by port.");
-  const std::array<Label, 1> plain{Label{"port", "plain"}};
-  const std::array<Label, 1> tls{Label{"port", "tls"}};
-  out.sample(
-      "count_server_connections_accepted_total", plain,
-      sum([](const LoopMetrics& m) -> const MetricCounter& { return m.accepted; }) - accepted_tls);
-  out.sample("count_server_connections_accepted_total", tls, accepted_tls);
-  out.counter("count_server_connections_refused_total",
-              "Connections refused past --max-connections (each got err and was closed).",
-              sum([](const LoopMetrics& m) -> const MetricCounter& { return m.refused; }));
-  out.family("count_server_connections_closed_total", "counter",
-             "Client connections ended, by cause.");
-  for (std::size_t cause = 0; cause < static_cast<std::size_t>(CloseCause::kCount); ++cause) {
-    const std::array<Label, 1> labels{
-        Label{"cause", close_cause_name(static_cast<CloseCause>(cause))}};
-    out.sample("count_server_connections_closed_total", labels,
-               sum([&](const LoopMetrics& m) -> const MetricCounter& { return m.closed[cause]; }));
-  }
-  out.counter("count_server_tls_handshakes_total", "TLS handshakes completed.",
-              sum([](const LoopMetrics& m) -> const MetricCounter& { return m.handshakes; }));
-  out.counter("count_server_received_bytes_total", "Bytes received from clients (inside TLS).",
-              sum([](const LoopMetrics& m) -> const MetricCounter& { return m.received_bytes; }));
-  out.counter("count_server_sent_bytes_total", "Bytes sent to clients (inside TLS).",
-              sum([](const LoopMetrics& m) -> const MetricCounter& { return m.sent_bytes; }));
+    return names;
+  }();
+  write_loop_metrics(out, loop_totals(), CommandRows{line_names, resp_names},
+                     connections_.load(std::memory_order_relaxed));
   store_->write_metrics(out);
-  const double started = std::chrono::duration<double>(started_.time_since_epoch()).count();
-  out.gauge("count_server_start_time_seconds", "When the server started, in Unix time.", started);
-  out.gauge("count_server_uptime_seconds", "Seconds since the server started.",
-            std::chrono::duration<double>(std::chrono::system_clock::now() - started_).count());
-  out.family("count_server_build_info", "gauge", "The server's version, as a label; always 1.");
-  const std::array<Label, 1> version{Label{"version", options_.version}};
-  out.sample("count_server_build_info", version, std::uint64_t{1});
+  ServerState state;
+  state.started = started_;
+  state.version = options_.version;
+  state.reloads = reloads_.load(std::memory_order_relaxed);
+  state.failed_reloads = failed_reloads_.load(std::memory_order_relaxed);
+  if (const auto context = tls_context())
+    state.certificate_expiry = context->certificate().not_after;
+  write_server_metrics(out, state);
   return out.text();
+}
+
+bool Server::reload(std::string_view why) {
+  const bool tls_files = tls_ && !options_.tls_files.cert.empty();
+  const bool password_file = password_ && !options_.password_file.empty();
+  if (!tls_files && !password_file) {
+    log(LogLevel::kInfo, "{}: nothing to reload; still serving", why);
+    return true;
+  }
+  // Everything is loaded before anything changes: all of it takes effect, or none.
+  std::shared_ptr<TlsContext> context;
+  std::string password;
+  try {
+    if (tls_files) context = std::make_shared<TlsContext>(options_.tls_files);
+    if (password_file) password = read_password_file(options_.password_file);
+  } catch (const TlsConfigError& e) {
+    failed_reloads_.fetch_add(1, std::memory_order_relaxed);
+    log(LogLevel::kError, "{}: reload failed, nothing changed: {}", why, e.what());
+    return false;
+  } catch (const PasswordFileError& e) {
+    failed_reloads_.fetch_add(1, std::memory_order_relaxed);
+    log(LogLevel::kError, "{}: reload failed, nothing changed: --password-file: {}", why, e.what());
+    return false;
+  }
+  std::string what;
+  if (context) {
+    const CertificateInfo& certificate = context->certificate();
+    what = fmt::format("TLS certificate {} (SHA-256 {}), valid until {}{}", certificate.subject,
+                       certificate.fingerprint, certificate.not_after_text,
+                       context->requires_client_certificates() ? ", client CA reloaded" : "");
+    const std::lock_guard lock(tls_mutex_);
+    tls_ = std::move(context);
+  }
+  if (password_file) {
+    const bool changed = password_->replace(std::move(password));
+    what +=
+        fmt::format("{}password {}", what.empty() ? "" : "; ", changed ? "changed" : "unchanged");
+  }
+  reloads_.fetch_add(1, std::memory_order_relaxed);
+  log(LogLevel::kInfo, "{}: reloaded: {}", why, what);
+  return true;
+}
+
+std::chrono::steady_clock::time_point Server::check_certificate_expiry() const {
+  const std::shared_ptr<TlsContext> context = tls_context();
+  if (!context) return std::chrono::steady_clock::time_point::max();
+  constexpr auto kWarnBefore = std::chrono::hours(24 * 7);
+  constexpr auto kDay = std::chrono::hours(24);
+  const CertificateInfo& certificate = context->certificate();
+  const auto left = certificate.not_after - std::chrono::system_clock::now();
+  const auto now = std::chrono::steady_clock::now();
+  if (left >= kWarnBefore) {
+    // Look again when the week begins (the wall clock may move meanwhile: a day at most).
+    return now + std::min<std::chrono::system_clock::duration>(
+                     left - kWarnBefore + std::chrono::seconds(1), kDay);
+  }
+  if (left <= std::chrono::system_clock::duration::zero()) {
+    log(LogLevel::kWarning,
+        "the TLS certificate {} expired on {}: clients will refuse it; install a new one and "
+        "reload (SIGHUP)",
+        certificate.subject, certificate.not_after_text);
+  } else {
+    log(LogLevel::kWarning,
+        "the TLS certificate {} expires in {} h, on {}: install a new one and reload (SIGHUP)",
+        certificate.subject, std::chrono::duration_cast<std::chrono::hours>(left).count(),
+        certificate.not_after_text);
+  }
+  return now + kDay;  // said again every day until it is replaced
 }
 
 }  // namespace count

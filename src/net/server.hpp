@@ -13,8 +13,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 
+#include "metrics/server_metrics.hpp"
 #include "net/loop_pool.hpp"
 #include "net/rejection_log.hpp"
 #include "net/signals.hpp"
@@ -30,7 +33,11 @@ struct ServerOptions {
   std::uint16_t tls_port = 0;       // with `tls` set; 0: any free port, see local_tls_port()
   std::shared_ptr<TlsContext> tls;  // null: no TLS port
   std::string password;             // empty: none (docs/protocol.md, "Authentication")
-  std::string resp_key = "count";   // the counter's key for Redis clients
+  // Where `tls` and `password` came from, for a reload (SIGHUP) to read them again; empty:
+  // nothing to read (what was given stays).
+  TlsFiles tls_files;
+  std::string password_file;
+  std::string resp_key = "count";  // the counter's key for Redis clients
   std::chrono::seconds idle_timeout{0};
   std::chrono::seconds stall_timeout{30};
   std::chrono::seconds handshake_timeout{10};
@@ -63,9 +70,16 @@ class Server {
 
   // Serves until `signals` or stop() ask it to stop; then stops accepting, lets every session
   // answer what it has received (within the grace time; at once after SIGQUIT or a second
-  // SIGINT/SIGTERM), and closes the store. SIGHUP is logged and changes nothing. Returns
-  // false when closing the store failed. Call it on the thread that made `signals`.
+  // SIGINT/SIGTERM), and closes the store. SIGHUP reloads (see reload()). Returns false when
+  // closing the store failed. Call it on the thread that made `signals`.
   bool run(ServerSignals& signals);
+
+  // Reads the TLS files and the password file again (README, "Reloading"): new connections
+  // get the new certificate at once, and `auth` checks the new password from now on; open
+  // connections keep what they have. All of it takes effect, or none: a file that does not
+  // load leaves everything as it was and is named in one error line. Returns whether it took
+  // effect (true too when there is nothing to read). One caller at a time: run() calls it.
+  bool reload(std::string_view why);
 
   // Any thread, also from a signal handler: makes run() shut down gracefully and return.
   void stop();
@@ -79,17 +93,19 @@ class Server {
   void wait_for_event(const ServerSignals& signals, std::chrono::milliseconds timeout) const;
   void wake() const;
 
-  // Totals so far, for the debug log's periodic line.
-  struct Activity {
-    std::uint64_t requests = 0;
-    std::uint64_t errors = 0;
-    std::uint64_t accepted = 0;
-    std::uint64_t refused = 0;
-    std::size_t open = 0;
-  };
-  Activity activity() const;
+  // Every loop's counters summed: for the metrics page and the debug log's periodic line.
+  LoopTotals loop_totals() const;
+  // The TLS context new connections get; null without TLS.
+  std::shared_ptr<TlsContext> tls_context() const;
+  // Warns when the certificate served expires within a week; returns when to look again.
+  std::chrono::steady_clock::time_point check_certificate_expiry() const;
 
   ServerOptions options_;
+  std::unique_ptr<ServerPassword> password_;  // null: none
+  mutable std::mutex tls_mutex_;
+  std::shared_ptr<TlsContext> tls_;  // guarded by tls_mutex_; replaced whole by reload()
+  std::atomic<std::uint64_t> reloads_{0};
+  std::atomic<std::uint64_t> failed_reloads_{0};
   RejectionLog rejections_;
   RespSettings resp_;
   std::atomic<std::uint64_t> next_client_id_{1};  // any loop thread: CLIENT ID

@@ -10,6 +10,7 @@
 #include <cassert>
 
 #include "net/loop_pool.hpp"
+#include "net/peer.hpp"
 
 namespace count {
 namespace {
@@ -421,14 +422,7 @@ void Session::close_for(Rejection cause) {
   wake();
 }
 
-std::string Session::peer() const {
-  asio::error_code ec;
-  const auto endpoint = transport_.socket().remote_endpoint(ec);
-  if (ec) return "a client that is gone";
-  return endpoint.address().is_v6()
-             ? fmt::format("[{}]:{}", endpoint.address().to_string(), endpoint.port())
-             : fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
-}
+std::string Session::peer() const { return peer_text(transport_.fd()); }
 
 // The first cause set wins: a timeout or a failed handshake, then what the session saw.
 void Session::count_close() {

@@ -54,7 +54,7 @@ ServerSignals::Taken ServerSignals::take() {
     case SIGQUIT:
       return {Request::kFast, signal};
     default:
-      return {Request::kIgnore, signal};
+      return {Request::kReload, signal};
   }
 }
 

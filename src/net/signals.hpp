@@ -18,7 +18,7 @@ class ServerSignals {
     kNone,      // nothing pending
     kGraceful,  // SIGINT, SIGTERM: stop accepting, answer what was received, exit 0
     kFast,      // SIGQUIT: the same without the grace: close every connection now
-    kIgnore,    // SIGHUP: logged, changes nothing
+    kReload,    // SIGHUP: read the TLS files and the password file again
   };
 
   // Blocks SIGINT, SIGTERM, SIGQUIT and SIGHUP in the calling thread and opens the signalfd

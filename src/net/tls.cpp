@@ -2,10 +2,12 @@
 
 #include <fmt/core.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 
 namespace count {
@@ -32,15 +34,49 @@ void require_readable(const char* option, const std::string& path) {
   }
 }
 
-std::string asn1_time_text(const ASN1_TIME* time) {
+// What `print` writes into a memory BIO, as text.
+template <typename Print>
+std::string printed(Print print) {
   BIO* bio = BIO_new(BIO_s_mem());
   if (bio == nullptr) return "?";
-  ASN1_TIME_print(bio, time);
+  print(bio);
   char* data = nullptr;
   const long length = BIO_get_mem_data(bio, &data);
   std::string text(data, static_cast<std::size_t>(length));
   BIO_free(bio);
   return text;
+}
+
+std::string asn1_time_text(const ASN1_TIME* time) {
+  return printed([time](BIO* bio) { ASN1_TIME_print(bio, time); });
+}
+
+// "CN=...,O=..." as RFC 2253 writes a name.
+std::string name_text(const X509_NAME* name) {
+  return printed([name](BIO* bio) { X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253); });
+}
+
+std::string sha256_fingerprint(const X509* certificate) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (X509_digest(certificate, EVP_sha256(), digest, &length) != 1) return "?";
+  std::string text;
+  for (unsigned int i = 0; i < length; ++i) {
+    text += fmt::format("{}{:02X}", i == 0 ? "" : ":", digest[i]);
+  }
+  return text;
+}
+
+std::chrono::system_clock::time_point time_point_of(const ASN1_TIME* time) {
+  std::tm parts{};
+  if (ASN1_TIME_to_tm(time, &parts) != 1) return {};
+  return std::chrono::system_clock::from_time_t(::timegm(&parts));
+}
+
+CertificateInfo describe(const X509* certificate) {
+  return {name_text(X509_get_subject_name(certificate)), sha256_fingerprint(certificate),
+          time_point_of(X509_get0_notAfter(certificate)),
+          asn1_time_text(X509_get0_notAfter(certificate))};
 }
 
 }  // namespace
@@ -88,6 +124,7 @@ TlsContext::TlsContext(const TlsFiles& files) : context_(asio::ssl::context::tls
     throw TlsConfigError(fmt::format("--tls-cert {}: the certificate is not valid before {}",
                                      files.cert, asn1_time_text(X509_get0_notBefore(certificate))));
   }
+  certificate_ = describe(certificate);
 
   if (!files.ca.empty()) {
     require_readable("--tls-ca", files.ca);

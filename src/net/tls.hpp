@@ -6,6 +6,7 @@
 #include <openssl/ssl.h>
 
 #include <asio/ssl/context.hpp>
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <stdexcept>
@@ -26,6 +27,17 @@ struct TlsFiles {
   std::string ca;    // when set, clients must present a certificate signed by this CA
 };
 
+// What the log and the metrics say of the certificate served.
+struct CertificateInfo {
+  std::string subject;      // "CN=count.example.com,O=..." (RFC 2253)
+  std::string fingerprint;  // SHA-256 of the DER form, "AB:CD:..."
+  std::chrono::system_clock::time_point not_after;
+  std::string not_after_text;  // "Dec  6 21:43:04 2027 GMT"
+};
+
+// One set of files, loaded together: a reload makes a new context and swaps it in whole.
+// Each connection's TLS state holds a reference to the context it started with, so one that
+// is replaced lives on until its last connection ends.
 class TlsContext {
  public:
   // Loads and checks every file; throws TlsConfigError.
@@ -33,10 +45,12 @@ class TlsContext {
 
   SSL_CTX* native() { return context_.native_handle(); }
   bool requires_client_certificates() const { return client_certificates_; }
+  const CertificateInfo& certificate() const { return certificate_; }
 
  private:
   asio::ssl::context context_;
   bool client_certificates_ = false;
+  CertificateInfo certificate_;
 };
 
 // The reason of the last TLS failure on this thread, from OpenSSL's error queue (which it

@@ -38,6 +38,8 @@ class Transport {
   bool tls() const { return ssl_ != nullptr; }
   Socket& socket() { return socket_; }
   const Socket& socket() const { return socket_; }
+  // The socket's descriptor (Asio's native_handle() is not const).
+  int fd() const { return const_cast<Socket&>(socket_).native_handle(); }
 
   // TLS: one step of the handshake (kDone once it is over; kFailed: see failure()). Plain:
   // kDone.

@@ -7,11 +7,6 @@
 
 namespace count {
 
-const Reply& Reply::decided() const {
-  if (kind != Kind::kLater) return *this;
-  return later->replies[static_cast<std::size_t>(value)];
-}
-
 void append_reply(const Reply& reply, std::string& out) {
   switch (reply.kind) {
     case Reply::Kind::kLater:

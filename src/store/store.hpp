@@ -6,13 +6,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-
 #include <span>
 #include <vector>
 
 #include "core/counter.hpp"
+#include "core/reply.hpp"
 #include "metrics/metrics.hpp"
-#include "protocol/reply.hpp"
 
 namespace count {
 

@@ -22,29 +22,12 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
-std::string scrape(const ServerProcess& server) {
-  const HttpReply reply = http_get(server.metrics_port(), "/metrics");
-  EXPECT_EQ(reply.status, 200);
-  return reply.body;
-}
-
-// The value of the sample `series` (name and labels exactly as written), if on the page.
-std::optional<double> sample(const std::string& page, const std::string& series) {
-  const std::string start = series + " ";
-  for (std::size_t at = page.find(start); at != std::string::npos; at = page.find(start, at + 1)) {
-    if (at == 0 || page[at - 1] == '\n') {
-      return std::stod(page.substr(at + start.size(), page.find('\n', at) - at - start.size()));
-    }
-  }
-  return std::nullopt;
-}
-
 // Scrapes until `series` reads `expected` (5 s at most): some counts land once a connection
 // has closed on the server's side.
 bool reaches(const ServerProcess& server, const std::string& series, double expected) {
   const auto deadline = steady_clock::now() + std::chrono::seconds(5);
   do {
-    if (sample(scrape(server), series) == expected) return true;
+    if (sample(scrape(server.metrics_port()), series) == expected) return true;
     std::this_thread::sleep_for(milliseconds(20));
   } while (steady_clock::now() < deadline);
   return false;
@@ -58,7 +41,7 @@ TEST(MetricsE2E, EveryCounterEqualsWhatWasSent) {
                         "127.0.0.1:0", "--max-connections", "3", "--tls-port", "0", "--tls-cert",
                         certs.server_cert, "--tls-key", certs.server_key});
   ASSERT_NE(server.metrics_port(), 0);
-  const std::string initial = scrape(server);
+  const std::string initial = scrape(server.metrics_port());
   EXPECT_EQ(promtool_check_metrics(initial), "") << initial;
 
   std::size_t sent = 0;
@@ -100,7 +83,7 @@ TEST(MetricsE2E, EveryCounterEqualsWhatWasSent) {
   ASSERT_TRUE(reaches(server, R"(count_server_connections_closed_total{cause="quit"})", 1));
   // The connection leaves the open count a moment after it is counted as closed.
   ASSERT_TRUE(reaches(server, "count_server_connections_open", 2));
-  const std::string page = scrape(server);
+  const std::string page = scrape(server.metrics_port());
   EXPECT_EQ(promtool_check_metrics(page), "") << page;
   const std::vector<std::pair<std::string, double>> expected{
       {R"(count_server_requests_total{protocol="line",command="get",reply="val"})", 4},
@@ -168,7 +151,7 @@ TEST(MetricsE2E, RedisRequestsAreCountedByCommandAndReply) {
   EXPECT_EQ(reader.next(13).size(), 12U);  // the last one is the protocol error; then closed
   Client line = server.connect();
   EXPECT_EQ(line.call("incr"), "ok");
-  const std::string page = scrape(server);
+  const std::string page = scrape(server.metrics_port());
   EXPECT_EQ(promtool_check_metrics(page), "") << page;
   const std::vector<std::pair<std::string, double>> expected{
       // The INCR queued inside MULTI counts too: its reply was +QUEUED.
@@ -203,8 +186,9 @@ TEST(MetricsE2E, ARealPrometheusReadsTheRequestCounters) {
       exchange(client, repeat_line("incr", kIncrements) + "get\n", kIncrements + 1);
   ASSERT_EQ(replies.size(), kIncrements + 1U);
   EXPECT_EQ(replies.back(), "val 123");
-  EXPECT_TRUE(prometheus.wait_for(R"(count_server_requests_total{protocol="line",command="incr",reply="ok"})",
-                                  kIncrements, std::chrono::seconds(30)))
+  EXPECT_TRUE(prometheus.wait_for(
+      R"(count_server_requests_total{protocol="line",command="incr",reply="ok"})", kIncrements,
+      std::chrono::seconds(30)))
       << prometheus.log();
   EXPECT_TRUE(prometheus.wait_for("count_server_value", kIncrements, std::chrono::seconds(30)));
 }

@@ -39,23 +39,6 @@ class PasswordFile {
   TempDir dir_;
 };
 
-std::size_t occurrences(const std::string& text, const std::string& what) {
-  std::size_t found = 0;
-  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
-    ++found;
-  }
-  return found;
-}
-
-// Waits (5 s at most) until the server's log holds `what`.
-bool log_shows(const ServerProcess& server, const std::string& what) {
-  const auto deadline = steady_clock::now() + std::chrono::seconds(5);
-  while (server.log().find(what) == std::string::npos && steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  return server.log().find(what) != std::string::npos;
-}
-
 TEST(PasswordE2E, BeforeAuthOnlyAuthAndQuitAreServed) {
   const PasswordFile password;
   ServerProcess server(password.server_args());
@@ -73,7 +56,7 @@ TEST(PasswordE2E, BeforeAuthOnlyAuthAndQuitAreServed) {
   EXPECT_EQ(other.call("get"), "err");
   EXPECT_EQ(other.call("quit"), "quit");
   EXPECT_TRUE(closed_by_peer(other));
-  EXPECT_TRUE(log_shows(server, "request before auth refused"));
+  EXPECT_TRUE(server.log_shows("request before auth refused"));
   EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
 }
 
@@ -154,7 +137,7 @@ TEST(PasswordE2E, AWrongPasswordSlowsItsConnectionAndNoOther) {
   EXPECT_GE(steady_clock::now() - start, milliseconds(2000));  // two wrong: two seconds
   EXPECT_EQ(guesser.read_line(), "ok");
   EXPECT_EQ(guesser.read_line(), "val 1");
-  EXPECT_TRUE(log_shows(server, "wrong password"));
+  EXPECT_TRUE(server.log_shows("wrong password"));
   EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
   EXPECT_NE(server.log().find("clients turned away or cut off: 2 wrong password"),
             std::string::npos)
@@ -210,7 +193,7 @@ TEST(TimeoutE2E, AnIdleConnectionIsClosedAfterTheIdleTimeoutAndABusyOneIsNot) {
   EXPECT_TRUE(closed_by_peer(idle));
   EXPECT_GE(steady_clock::now() - start, milliseconds(2000));
   EXPECT_EQ(busy.call("get"), "val 16");
-  EXPECT_TRUE(log_shows(server, "closed: idle for the idle timeout"));
+  EXPECT_TRUE(server.log_shows("closed: idle for the idle timeout"));
 }
 
 TEST(TimeoutE2E, WithoutAnIdleTimeoutAQuietConnectionStaysOpen) {
@@ -227,7 +210,7 @@ TEST(TimeoutE2E, APartLineThenSilenceIsClosedAfterTheStallTimeout) {
   stalled.send("inc");
   EXPECT_TRUE(closed_by_peer(stalled));
   EXPECT_GE(steady_clock::now() - start, milliseconds(1000));
-  EXPECT_TRUE(log_shows(server, "closed: part of a line, then nothing for the stall timeout"));
+  EXPECT_TRUE(server.log_shows("closed: part of a line, then nothing for the stall timeout"));
   EXPECT_EQ(server.connect().call("get"), "val 0");  // the half request did nothing
 }
 
@@ -235,7 +218,7 @@ TEST(TimeoutE2E, AClientThatDoesNotReadItsRepliesIsClosedAfterTheStallTimeout) {
   ServerProcess server({"--in-memory", "--stall-timeout", "1"});
   Client reader_that_does_not = server.connect();
   flood_until_stalled(reader_that_does_not, milliseconds(500), std::chrono::seconds(20), "get");
-  EXPECT_TRUE(log_shows(server, "closed: replies not read for the stall timeout"));
+  EXPECT_TRUE(server.log_shows("closed: replies not read for the stall timeout"));
   // What the server had sent is still readable; then the connection ends.
   std::size_t lines = 0;
   for (; lines < 100'000'000; ++lines) {

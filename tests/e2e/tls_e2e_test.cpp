@@ -68,14 +68,6 @@ Client raw(std::uint16_t port) {
   return client;
 }
 
-bool log_shows(const ServerProcess& server, const std::string& what) {
-  const auto deadline = steady_clock::now() + std::chrono::seconds(5);
-  while (server.log().find(what) == std::string::npos && steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  return server.log().find(what) != std::string::npos;
-}
-
 TEST(TlsE2E, AClientThatTrustsTheCaIsServedAndSharesTheCounterWithThePlainPort) {
   ServerProcess server(good_server());
   ASSERT_NE(server.tls_port(), 0);
@@ -158,7 +150,7 @@ TEST(TlsE2E, WithTlsCaOnlyClientsWithACertificateFromThatCaAreServed) {
   Client client = tls_client(server, member);
   EXPECT_EQ(client.call("incr"), "ok");
   EXPECT_EQ(client.call("get"), "val 1");
-  EXPECT_TRUE(log_shows(server, "TLS handshake failed"));
+  EXPECT_TRUE(server.log_shows("TLS handshake failed"));
   EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
   EXPECT_NE(server.log().find("2 TLS handshake failed"), std::string::npos) << server.log();
 }
@@ -168,7 +160,7 @@ TEST(TlsE2E, ClearTextOnTheTlsPortIsRefusedAndTheServerGoesOn) {
   Client confused = raw(server.tls_port());
   confused.send("incr\nget\n");
   EXPECT_TRUE(closed_by_peer(confused));  // no reply: not even `err` leaves in clear text
-  EXPECT_TRUE(log_shows(server, "TLS handshake failed"));
+  EXPECT_TRUE(server.log_shows("TLS handshake failed"));
   Client secure = tls_client(server, trusting(test_certificates().ca));
   EXPECT_EQ(secure.call("get"), "val 0");  // the clear-text incr did nothing
 }

@@ -2,13 +2,23 @@
 // certificate's validity, so that one can start yesterday and another be already expired.
 #include "support/certs.hpp"
 
+#include <arpa/inet.h>
 #include <fmt/core.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -210,6 +220,12 @@ TestCertificates make_certificates(const std::filesystem::path& dir) {
   made.other_client_cert = maker.issue("other_client", made.other_client_key, "other_ca", "client",
                                        day_ago, month_ahead);
   made.mismatched_key = maker.key("mismatched");
+  made.renewed_key = maker.key("renewed");
+  made.renewed_cert =
+      maker.issue("renewed", made.renewed_key, "main_ca", "server", day_ago, now + hours(24 * 60));
+  made.soon_expiring_key = maker.key("soon_expiring");
+  made.soon_expiring_cert = maker.issue("soon_expiring", made.soon_expiring_key, "main_ca",
+                                        "server", day_ago, now + hours(24 * 3));
   made.not_pem = maker.path("not_pem.txt");
   write_file(made.not_pem, "this file holds no PEM block\n");
   return made;
@@ -227,6 +243,66 @@ struct Kept {
 const TestCertificates& test_certificates() {
   static const Kept kept;
   return kept.certificates;
+}
+
+namespace {
+
+std::string fingerprint_of(const X509* certificate) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (X509_digest(certificate, EVP_sha256(), digest, &length) != 1) {
+    throw std::runtime_error("X509_digest failed");
+  }
+  std::string text;
+  for (unsigned int i = 0; i < length; ++i)
+    text += fmt::format("{}{:02X}", i == 0 ? "" : ":", digest[i]);
+  return text;
+}
+
+}  // namespace
+
+std::string certificate_fingerprint(const std::string& pem_file) {
+  const std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_file(pem_file.c_str(), "r"),
+                                                      &BIO_free);
+  if (!bio) throw std::runtime_error("cannot read " + pem_file);
+  const std::unique_ptr<X509, decltype(&X509_free)> certificate(
+      PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), &X509_free);
+  if (!certificate) throw std::runtime_error("no certificate in " + pem_file);
+  return fingerprint_of(certificate.get());
+}
+
+std::string served_fingerprint(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error("socket failed");
+  const std::unique_ptr<int, void (*)(int*)> closer(new int(fd), [](int* owned) {
+    ::close(*owned);
+    delete owned;
+  });
+  const timeval ten_seconds{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &ten_seconds, sizeof ten_seconds);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &ten_seconds, sizeof ten_seconds);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    throw std::runtime_error(fmt::format("cannot connect to port {}", port));
+  }
+  const std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> context(SSL_CTX_new(TLS_client_method()),
+                                                                  &SSL_CTX_free);
+  const std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(context.get()), &SSL_free);
+  if (!ssl) throw std::runtime_error("SSL_new failed");
+  SSL_set_fd(ssl.get(), fd);
+  if (SSL_connect(ssl.get()) != 1) {
+    ERR_clear_error();
+    throw std::runtime_error(fmt::format("no TLS handshake on port {}", port));
+  }
+  const std::unique_ptr<X509, decltype(&X509_free)> certificate(
+      SSL_get1_peer_certificate(ssl.get()), &X509_free);
+  if (!certificate) throw std::runtime_error("the server presented no certificate");
+  std::string fingerprint = fingerprint_of(certificate.get());
+  SSL_shutdown(ssl.get());
+  return fingerprint;
 }
 
 }  // namespace count::test

@@ -2,6 +2,7 @@
 // test process first asks (none are checked in), kept until it exits. EC P-256 throughout.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace count::test {
@@ -20,10 +21,20 @@ struct TestCertificates {
   std::string other_client_cert, other_client_key;  // client certificate signed by other_ca
   std::string mismatched_key;                       // a valid key that is not server_cert's
   std::string not_pem;                              // a file that exists but holds no PEM
+  std::string renewed_cert, renewed_key;  // the server's next certificate, as at a renewal:
+                                          // same SANs, signed by `ca`, a key of its own
+  std::string soon_expiring_cert, soon_expiring_key;  // the same, valid 3 more days only
 };
 
 // Made once per test process (thread-safe), kept until the process exits. Throws
 // std::runtime_error with openssl's output if openssl fails.
 const TestCertificates& test_certificates();
+
+// The SHA-256 fingerprint of a PEM certificate file, "AB:CD:..." (upper-case hex).
+std::string certificate_fingerprint(const std::string& pem_file);
+
+// The same of the certificate a TLS server on 127.0.0.1:`port` presents now (the handshake
+// checks nothing else). Throws std::runtime_error when there is no handshake.
+std::string served_fingerprint(std::uint16_t port);
 
 }  // namespace count::test

@@ -218,6 +218,24 @@ long ServerProcess::rss_kib() const {
 
 std::string ServerProcess::log() const { return read_file(dir_.path() / "stderr"); }
 
+bool ServerProcess::log_shows(std::string_view what, std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (log().find(what) != std::string::npos) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+std::size_t occurrences(std::string_view text, std::string_view what) {
+  std::size_t found = 0;
+  for (std::size_t at = text.find(what); at != std::string_view::npos;
+       at = text.find(what, at + 1)) {
+    ++found;
+  }
+  return found;
+}
+
 ::testing::AssertionResult exited_with(const RunResult& result, int status) {
   if (result.status == status) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure()

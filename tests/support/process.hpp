@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "client/client.hpp"
@@ -98,6 +99,10 @@ class ServerProcess {
   // Everything it wrote to stderr so far.
   std::string log() const;
 
+  // Waits (up to `timeout`) until its log holds `what`; says whether it came.
+  bool log_shows(std::string_view what,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
+
  private:
   void start();
 
@@ -115,6 +120,9 @@ struct RunResult {
   std::string out;
   std::string err;
 };
+
+// How many times `what` occurs in `text` (a log, for instance); overlaps count.
+std::size_t occurrences(std::string_view text, std::string_view what);
 
 // Passes when `result` ended with `status`; a failure shows the status, stderr and stdout.
 ::testing::AssertionResult exited_with(const RunResult& result, int status);

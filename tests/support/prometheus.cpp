@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <fmt/core.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -241,6 +242,22 @@ std::string promtool_check_metrics(const std::string& text) {
   if (result.status == 0) return "";
   return fmt::format("promtool check metrics exited {}:\n{}{}", result.status, result.out,
                      result.err);
+}
+
+std::string scrape(std::uint16_t port) {
+  const HttpReply reply = http_get(port, "/metrics");
+  EXPECT_EQ(reply.status, 200);
+  return reply.body;
+}
+
+std::optional<double> sample(const std::string& page, const std::string& series) {
+  const std::string start = series + " ";
+  for (std::size_t at = page.find(start); at != std::string::npos; at = page.find(start, at + 1)) {
+    if (at == 0 || page[at - 1] == '\n') {
+      return std::stod(page.substr(at + start.size(), page.find('\n', at) - at - start.size()));
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace count::test

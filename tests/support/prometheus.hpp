@@ -66,6 +66,13 @@ struct HttpReply {
 HttpReply http_get(std::uint16_t port, const std::string& target,
                    std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
+// The /metrics page of a server whose metrics are on 127.0.0.1:port (a status other than
+// 200 fails the test that asks).
+std::string scrape(std::uint16_t port);
+
+// The value of the sample `series` (name and labels exactly as written), if on the page.
+std::optional<double> sample(const std::string& page, const std::string& series);
+
 // `promtool check metrics` with `text` on its standard input: "" when promtool accepts it,
 // otherwise its exit status and what it wrote (1: the text does not parse; 3: lint
 // problems such as a counter without _total or a metric without HELP).

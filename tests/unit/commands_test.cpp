@@ -180,10 +180,24 @@ class AuthTest : public ::testing::Test {
   AuthTest() { connection_.password = &password_; }
   Reply run(std::string_view line) { return execute_line(line, store_, connection_); }
 
-  const std::string password_ = "s3cret!";
+  ServerPassword password_{"s3cret!"};
   MemoryStore store_;
   ConnectionState connection_;
 };
+
+// A reload replaces the password: `auth` checks the new one from then on, and a connection
+// that authenticated before stays so.
+TEST_F(AuthTest, AReplacedPasswordIsTheOneCheckedAndAnOpenedConnectionStaysOpen) {
+  ConnectionState opened;
+  opened.password = &password_;
+  ASSERT_EQ(execute_line("auth s3cret!", store_, opened), Reply::ok(0));
+  EXPECT_TRUE(password_.replace("n3w-one"));
+  EXPECT_FALSE(password_.replace("n3w-one"));
+  EXPECT_EQ(execute_line("incr", store_, opened).kind, Reply::Kind::kOk);
+  EXPECT_EQ(run("auth s3cret!"), Reply::err());
+  EXPECT_EQ(run("auth n3w-one"), Reply::ok(0));
+  EXPECT_EQ(run("get").kind, Reply::Kind::kVal);
+}
 
 TEST_F(AuthTest, BeforeAuthEveryRequestButAuthAndQuitGetsErrAndChangesNothing) {
   for (const char* line : {"get", "incr", "decr", "add 5", "GET", "bogus", "add x"}) {
@@ -276,7 +290,8 @@ std::string arity(std::string_view name) {
 
 // One RESP connection to a store: its line-protocol state and its RESP state.
 struct RespClient {
-  RespClient(const RespSettings& settings, std::uint64_t id, const std::string* password = nullptr)
+  RespClient(const RespSettings& settings, std::uint64_t id,
+             const ServerPassword* password = nullptr)
       : resp(settings, id) {
     connection.password = password;
   }
@@ -565,7 +580,7 @@ class RespAuthTest : public ::testing::Test {
     return client_.run(store_, words);
   }
 
-  const std::string password_ = "s3cret!";
+  const ServerPassword password_{"s3cret!"};
   MemoryStore store_;
   RespSettings settings_;
   RespClient client_{settings_, 9, &password_};

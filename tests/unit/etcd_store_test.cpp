@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "protocol/reply.hpp"
+
 namespace count {
 namespace {
 
