@@ -1,6 +1,9 @@
 #include "commands/commands.hpp"
 
 #include <array>
+#include <bit>
+#include <cstdint>
+#include <cstring>
 #include <optional>
 
 #include "protocol/password.hpp"
@@ -71,12 +74,62 @@ bool equals_ignoring_case(std::string_view word, std::string_view lower_name) {
 
 std::span<const CommandSpec> command_table() { return kCommands; }
 
+namespace {
+
+// Every name in the table has 3 or 4 letters: as one 32-bit number, lower case, it is found
+// with one comparison a row rather than a loop over its letters. A word's bytes folded with
+// 0x20 match a name's exactly when equals_ignoring_case() says so (see above).
+constexpr std::uint32_t pack(std::string_view word) {
+  std::uint32_t packed = 0;
+  for (std::size_t i = 0; i < word.size(); ++i) {
+    packed |= static_cast<std::uint32_t>(static_cast<unsigned char>(word[i]) | 0x20U) << (8 * i);
+  }
+  return packed;
+}
+
+constexpr std::size_t kPackedLetters = 4;
+static_assert(std::endian::native == std::endian::little, "find_command packs names little-endian");
+
+constexpr std::array<std::uint32_t, kCommands.size()> kPackedNames = [] {
+  std::array<std::uint32_t, kCommands.size()> packed{};
+  for (std::size_t row = 0; row < kCommands.size(); ++row) {
+    const std::string_view name = kCommands[row].name;
+    if (name.size() > kPackedLetters || name.size() < 3) throw "a name of 3 or 4 letters";
+    packed[row] = pack(name);
+  }
+  return packed;
+}();
+
+}  // namespace
+
 const CommandSpec* find_command(std::string_view name) {
-  for (const CommandSpec& spec : kCommands) {
-    if (equals_ignoring_case(name, spec.name)) return &spec;
+  // 3 or 4 bytes: a name of 3 letters packs with a zero fourth byte, which no word of 4 has.
+  if (name.size() < 3 || name.size() > kPackedLetters) return nullptr;
+  std::uint32_t word = 0;
+  std::memcpy(&word, name.data(), name.size());
+  word |= name.size() == kPackedLetters ? 0x20202020U : 0x00202020U;
+  for (std::size_t row = 0; row < kPackedNames.size(); ++row) {
+    if (kPackedNames[row] == word) return &kCommands[row];
   }
   return nullptr;
 }
+
+namespace {
+
+// Runs a request whose command is found: its row, its argument count, authentication, then
+// its handler.
+Reply run(const CommandSpec& spec, const Request& request, Store& store,
+          ConnectionState& connection) {
+  connection.last_command = static_cast<std::uint8_t>(&spec - kCommands.data() + 1);
+  if (spec.arg_count != request.arg_count) return Reply::err(ErrCause::kBadArgument);
+  if (!spec.before_auth && connection.password != nullptr && !connection.authenticated) {
+    ++connection.refused_before_auth;
+    return Reply::err(ErrCause::kNotAuthenticated);
+  }
+  return spec.handler(request, store, connection);  // built in place: no copy of a Reply
+}
+
+}  // namespace
 
 Reply execute(const Request& request, Store& store, ConnectionState& connection) {
   const CommandSpec* spec = find_command(request.name);
@@ -84,16 +137,17 @@ Reply execute(const Request& request, Store& store, ConnectionState& connection)
     connection.last_command = 0;
     return Reply::err(ErrCause::kUnknownCommand);
   }
-  connection.last_command = static_cast<std::uint8_t>(spec - kCommands.data() + 1);
-  if (spec->arg_count != request.arg_count) return Reply::err(ErrCause::kBadArgument);
-  if (!spec->before_auth && connection.password != nullptr && !connection.authenticated) {
-    ++connection.refused_before_auth;
-    return Reply::err(ErrCause::kNotAuthenticated);
-  }
-  return spec->handler(request, store, connection);  // built in place: no copy of a Reply
+  return run(*spec, request, store, connection);
 }
 
 Reply execute_line(std::string_view line, Store& store, ConnectionState& connection) {
+  // Most lines are a command word alone ("incr", "get"): one that is exactly a name of the
+  // table, in any case, is a whole request with no argument, without taking it apart.
+  if (const CommandSpec* spec = find_command(line); spec != nullptr) {
+    Request request;
+    request.name = line;
+    return run(*spec, request, store, connection);
+  }
   const ParsedRequest parsed = parse_request(line);
   if (parsed.ok()) return execute(parsed.request, store, connection);
   connection.last_command = 0;

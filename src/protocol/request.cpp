@@ -1,12 +1,29 @@
 #include "protocol/request.hpp"
 
+#include <array>
 #include <charconv>
+#include <cstdint>
 
 namespace count {
 namespace {
 
 constexpr bool is_blank(char c) { return c == ' ' || c == '\t'; }
-constexpr bool is_printable(char c) { return c >= 0x20 && c <= 0x7e; }
+
+// What each byte is to a line: part of a word, a separator, or not allowed. One load a byte,
+// rather than four comparisons.
+enum class ByteClass : std::uint8_t { kWord, kBlank, kNotPrintable };
+
+constexpr std::array<ByteClass, 256> kByteClasses = [] {
+  std::array<ByteClass, 256> classes{};
+  for (std::size_t c = 0; c < classes.size(); ++c) {
+    classes[c] = c == ' ' || c == '\t'    ? ByteClass::kBlank
+                 : c >= 0x20 && c <= 0x7e ? ByteClass::kWord
+                                          : ByteClass::kNotPrintable;
+  }
+  return classes;
+}();
+
+ByteClass class_of(char c) { return kByteClasses[static_cast<unsigned char>(c)]; }
 
 }  // namespace
 
@@ -22,14 +39,13 @@ ParsedRequest parse_request(std::string_view line) {
   std::size_t i = 0;
   while (i < line.size()) {
     const std::size_t start = i;
-    while (i < line.size() && !is_blank(line[i])) {
-      if (!is_printable(line[i])) {
-        parsed.status = ParseStatus::kNotPrintable;
-        return parsed;
-      }
-      ++i;
+    ByteClass kind = ByteClass::kWord;
+    while (i < line.size() && (kind = class_of(line[i])) == ByteClass::kWord) ++i;
+    if (kind == ByteClass::kNotPrintable) {
+      parsed.status = ParseStatus::kNotPrintable;
+      return parsed;
     }
-    const std::string_view word = line.substr(start, i - start);
+    const std::string_view word(line.data() + start, i - start);
     if (word_count == 0) {
       request.name = word;
     } else if (word_count - 1 < kMaxArgs) {

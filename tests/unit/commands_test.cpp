@@ -166,6 +166,30 @@ TEST(CommandTable, EveryCommandIsFoundByNameInAnyCase) {
   EXPECT_EQ(find_command("qu\x09t"), nullptr);
   EXPECT_EQ(find_command("\x07et"), nullptr);
   EXPECT_EQ(command_table().size(), 6U);
+  // Names are compared whole, as 3 or 4 bytes: no prefix, no longer word, no padding.
+  for (const char* word :
+       {"", "g", "ge", "incrx", "gett", "get ", " get", "in", "adds", "auth0", "quitquit"}) {
+    EXPECT_EQ(find_command(std::string_view(word)), nullptr) << word;
+  }
+  EXPECT_EQ(find_command(std::string_view("get\0", 4)), nullptr);
+  EXPECT_EQ(find_command(std::string_view("ge\0", 3)), nullptr);
+}
+
+// A line that is a command word alone takes a shorter way than one taken apart into words:
+// both must answer alike.
+TEST(CommandTable, ABareCommandWordAnswersAsTheSameLineWithBlanks) {
+  for (const char* word : {"get", "incr", "decr", "add", "quit", "auth", "GET", "Incr"}) {
+    MemoryStore bare_store;
+    MemoryStore spaced_store;
+    ConnectionState bare;
+    ConnectionState spaced;
+    const Reply a = execute_line(word, bare_store, bare);
+    const Reply b = execute_line(std::string(" ") + word + "\t", spaced_store, spaced);
+    EXPECT_EQ(a, b) << word;
+    EXPECT_EQ(a.cause, b.cause) << word;
+    EXPECT_EQ(bare.last_command, spaced.last_command) << word;
+    EXPECT_EQ(bare_store.get().value, spaced_store.get().value) << word;
+  }
 }
 
 }  // namespace
