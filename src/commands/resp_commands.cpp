@@ -601,9 +601,34 @@ std::size_t resp_command_count() { return kRespCommands.size(); }
 
 namespace {
 
+// Every name has at most 8 letters: as one 64-bit number of its bytes folded with 0x20 (see
+// equals_ignoring_case), with its length beside it, a row is one or two comparisons.
+constexpr std::size_t kFoldedBytes = 8;
+
+constexpr std::uint64_t folded(std::string_view word) {
+  std::uint64_t packed = 0;
+  for (std::size_t i = 0; i < word.size(); ++i) {
+    packed |= static_cast<std::uint64_t>(static_cast<unsigned char>(word[i]) | 0x20U) << (8 * i);
+  }
+  return packed;
+}
+
+constexpr std::array<std::uint64_t, kRespCommands.size()> kFoldedNames = [] {
+  std::array<std::uint64_t, kRespCommands.size()> names{};
+  for (std::size_t row = 0; row < kRespCommands.size(); ++row) {
+    if (kRespCommands[row].name.size() > kFoldedBytes) throw "a name of at most 8 letters";
+    names[row] = folded(kRespCommands[row].name);
+  }
+  return names;
+}();
+
 const RespCommand* find_resp_command(std::string_view name) {
-  for (const RespCommand& command : kRespCommands) {
-    if (equals_ignoring_case(name, command.name)) return &command;
+  if (name.empty() || name.size() > kFoldedBytes) return nullptr;
+  const std::uint64_t word = folded(name);
+  for (std::size_t row = 0; row < kRespCommands.size(); ++row) {
+    if (kFoldedNames[row] == word && kRespCommands[row].name.size() == name.size()) {
+      return &kRespCommands[row];
+    }
   }
   return nullptr;
 }

@@ -508,6 +508,19 @@ TEST_P(RespCommandsTest, AnUnknownCommandGetsRedisTextWithItsArguments) {
   EXPECT_EQ(run({""}), "-ERR unknown command '', with args beginning with: \r\n");
   EXPECT_EQ(run({"GETT", "count"}),
             "-ERR unknown command 'GETT', with args beginning with: 'count' \r\n");
+  // Names are found whole, in any case: no prefix, no longer word, no byte that only folds
+  // to a letter, no name padded with a NUL or a space.
+  EXPECT_EQ(run({"GE", "count"}),
+            "-ERR unknown command 'GE', with args beginning with: 'count' \r\n");
+  EXPECT_EQ(run({"unwatchx"}), "-ERR unknown command 'unwatchx', with args beginning with: \r\n");
+  EXPECT_EQ(run({"commandxx"}), "-ERR unknown command 'commandxx', with args beginning with: \r\n");
+  EXPECT_EQ(run({"g\x05t", "count"}),
+            "-ERR unknown command 'g\x05t', with args beginning with: 'count' \r\n");
+  EXPECT_EQ(run({"get ", "count"}),
+            "-ERR unknown command 'get ', with args beginning with: 'count' \r\n");
+  EXPECT_EQ(run({std::string_view("ping\0", 5)}).substr(0, 22), "-ERR unknown command '");
+  EXPECT_EQ(run({"GeT", "count"}), "$1\r\n0\r\n");
+  EXPECT_EQ(run({"PiNg"}), "+PONG\r\n");
   // Line ends become spaces.
   EXPECT_EQ(run({"F\r\nO", "x\ny"}),
             "-ERR unknown command 'F  O', with args beginning with: 'x y' \r\n");
