@@ -33,7 +33,11 @@ bool parse_fsync_policy(std::string_view text, FsyncPolicy& policy) {
 }
 
 Committer::Committer(Config config)
-    : config_(std::move(config)), generation_(config_.generation), thread_([this] { run(); }) {}
+    : config_(std::move(config)),
+      generation_(config_.generation),
+      written_value_(config_.value),
+      synced_value_(config_.value),
+      thread_([this] { run(); }) {}
 
 Committer::~Committer() { close(); }
 

@@ -45,6 +45,7 @@ class Committer {
     FsyncPolicy policy = FsyncPolicy::kAlways;
     std::chrono::milliseconds interval{1000};  // between background writes (everysec, never)
     std::uint64_t generation = 0;              // of the newest slot on disk
+    std::int64_t value = 0;                    // ... and its value, synced before the start
     // The store's newest state. Called on the committer's thread; takes the store's lock.
     std::function<Snapshot()> latest;
     StoreFailureHandler on_failure;

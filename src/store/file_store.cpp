@@ -133,6 +133,7 @@ FileStore::FileStore(FileStoreOptions options)
       .policy = policy_,
       .interval = options.interval,
       .generation = recovery.newest.generation,
+      .value = recovery.newest.value,
       .latest = [this] { return get(); },
       .on_failure =
           [this, handler = std::move(options.on_failure)](const std::string& message) {

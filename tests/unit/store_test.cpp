@@ -116,7 +116,6 @@ struct FailureLog {
   }
 };
 
-
 // Polls `condition` for up to 10 s.
 template <typename Condition>
 bool eventually(Condition condition) {
@@ -210,6 +209,21 @@ TEST_F(FileStoreTest, RestartKeepsTheValueUnderEveryPolicy) {
   }
   EXPECT_EQ(open()->get().value, expected);
   EXPECT_EQ(failures_.size(), 0U);
+}
+
+// The value on disk at the start was synced before the first reply: the durable value (the
+// stop's log line, the metrics) is that one until a write changes it, not 0.
+TEST_F(FileStoreTest, TheDurableValueAfterARestartIsTheOneRead) {
+  {
+    auto store = open();
+    ASSERT_TRUE(store->add(41).ok);
+    EXPECT_TRUE(store->close());
+  }
+  auto store = open();
+  EXPECT_EQ(store->committer().synced_value(), 41);
+  EXPECT_TRUE(store->close());
+  EXPECT_EQ(store->committer().synced_value(), 41);
+  EXPECT_EQ(store->committer().writes(), 0U);
 }
 
 TEST_F(FileStoreTest, ExtremeValuesSurviveARestart) {
