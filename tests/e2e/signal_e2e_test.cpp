@@ -290,6 +290,10 @@ bool still_full(Client& client, milliseconds wait) {
 // connection, that is, once the server is running and still does not read this client.
 Client stuck_reader(const ServerProcess& server) {
   Client client = server.connect();
+  // A receive buffer of fixed size: the kernel no longer grows it, so once full it stays full
+  // (grown by the kernel on a loaded machine, it made room for the replies sent at the stop).
+  const int buffer_bytes = 64 * 1024;
+  ::setsockopt(client.native_handle(), SOL_SOCKET, SO_RCVBUF, &buffer_bytes, sizeof buffer_bytes);
   Client probe = server.connect();
   const auto give_up = steady_clock::now() + std::chrono::seconds(60);
   int confirmations = 0;
