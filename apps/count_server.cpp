@@ -108,7 +108,9 @@ int main(int argc, char** argv) {
   auto* tls_port_option = app.add_option(
       "--tls-port", tls_port, "Also listen for TLS (1.2, 1.3) on this port (0: any free port)");
   auto* cert_option = app.add_option("--tls-cert", tls_files.cert,
-                                     "The server's certificate chain (PEM), for --tls-port")
+                                     "The server's certificate chain (PEM), for --tls-port; it, "
+                                     "the key and the CA are read "
+                                     "again on SIGHUP")
                           ->needs(tls_port_option);
   auto* key_option =
       app.add_option("--tls-key", tls_files.key, "Its private key (PEM), for --tls-port")
@@ -124,7 +126,7 @@ int main(int argc, char** argv) {
   auto* password_option = app.add_option(
       "--password-file", password_file,
       "File holding the password clients must give with `auth` (first line; the file, never "
-      "the command line, where others can see it)");
+      "the command line, where others can see it); read again on SIGHUP");
   std::string resp_key = "count";
   app.add_option("--resp-key", resp_key,
                  "The counter's key for Redis clients (INCR KEY, GET KEY): 1 to 256 printable "
