@@ -24,7 +24,7 @@
 
 namespace {
 
-const std::string kPassword = "s3cret";  // in the dictionary, so the fuzzer finds it
+const count::ServerPassword kPassword{"s3cret"};  // in the dictionary, so the fuzzer finds it
 
 // Runs the stream cut into pieces of `piece` bytes; returns every reply, concatenated.
 std::string serve(std::string_view stream, std::size_t piece, std::size_t& lines,
