@@ -17,6 +17,7 @@
 
 #include "log/log.hpp"
 #include "metrics/http_endpoint.hpp"
+#include "net/ring.hpp"
 #include "net/server.hpp"
 #include "net/service_notify.hpp"
 #include "net/signals.hpp"
@@ -61,6 +62,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--threads", options.threads, "Event loops, one thread each")
       ->check(CLI::Range(1U, 256U))
+      ->capture_default_str();
+  std::string io = "auto";
+  app.add_option("--io", io,
+                 "How the event loops wait for sockets: io_uring, epoll, or auto (io_uring "
+                 "where this kernel allows it, else epoll, with a line saying why)")
+      ->check(CLI::IsMember({"auto", "io_uring", "epoll"}))
       ->capture_default_str();
   auto* local_threads =
       app.add_option("--local-threads", options.local_threads,
@@ -115,7 +122,6 @@ int main(int argc, char** argv) {
   auto* key_option =
       app.add_option("--tls-key", tls_files.key, "Its private key (PEM), for --tls-port")
           ->needs(tls_port_option);
-  tls_port_option->needs(cert_option)->needs(key_option);
   app.add_option("--tls-ca", tls_files.ca,
                  "Require TLS clients to present a certificate signed by this CA (PEM)")
       ->needs(tls_port_option);
@@ -182,12 +188,30 @@ int main(int argc, char** argv) {
   count::LogLevel level = count::LogLevel::kInfo;
   count::parse_log_level(log_level, level);  // checked by the option above
   count::set_log_level(level);
+  if (tls_port_option->count() > 0 && (cert_option->count() == 0 || key_option->count() == 0)) {
+    count::log(count::LogLevel::kError, "--tls-port requires --tls-cert and --tls-key (see --help)");
+    return kExitUsage;
+  }
   if (local_threads->count() == 0) options.local_threads = std::max(1U, options.threads / 2);
   if (options.local_threads > options.threads) {
     count::log(count::LogLevel::kError,
                "--local-threads ({}) is more than --threads ({}) (see --help)",
                options.local_threads, options.threads);
     return kExitUsage;
+  }
+
+  if (io == "epoll") {
+    options.io = count::IoBackend::kEpoll;
+  } else if (const auto unavailable = count::io_uring_unavailable()) {
+    if (io == "io_uring") {
+      count::log(count::LogLevel::kError, "--io io_uring: {}", *unavailable);
+      return kExitFailure;
+    }
+    count::log(count::LogLevel::kWarning, "io_uring cannot be used here, so epoll: {}",
+               *unavailable);
+    options.io = count::IoBackend::kEpoll;
+  } else {
+    options.io = count::IoBackend::kIoUring;
   }
 
   options.version = COUNT_VERSION;
@@ -337,10 +361,10 @@ int main(int argc, char** argv) {
     }
     // Everything an operator needs to know what is running, in one line.
     count::log(count::LogLevel::kInfo,
-               "{} (version {}; {} event loop{}, {} for local clients; {}; at most {} "
+               "{} (version {}; {} event loop{} on {}, {} for local clients; {}; at most {} "
                "connections, stall timeout {} s, idle timeout {}; {})",
                listening, COUNT_VERSION, options.threads, options.threads == 1 ? "" : "s",
-               options.local_threads, store_name, options.max_connections,
+               count::io_backend_name(options.io), options.local_threads, store_name, options.max_connections,
                options.stall_timeout.count(),
                options.idle_timeout.count() > 0 ? fmt::format("{} s", options.idle_timeout.count())
                                                 : std::string("off"),

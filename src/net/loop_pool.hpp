@@ -1,11 +1,17 @@
 // One event loop per thread, and the sessions each one serves. A Loop's members are used
 // only on its own thread, except where a comment says otherwise.
+//
+// A loop waits in one of two ways (docs/performance.md, "The io_uring loop"). With epoll,
+// Asio's io_context runs it: sessions are coroutines that wait for their sockets' readiness.
+// With io_uring, the loop's ring does the waiting and the I/O, and the io_context only runs
+// the handlers posted to the loop (new sessions, commits, durability notices, shutdown).
 #pragma once
 
 #include <array>
 #include <asio/basic_waitable_timer.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -16,10 +22,12 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "commands/resp_commands.hpp"
 #include "metrics/loop_metrics.hpp"
+#include "net/ring.hpp"
 
 namespace count {
 
@@ -42,14 +50,44 @@ struct SessionPolicy {
 // a slow reader's queue grow by (at most ~6 reply bytes per request byte).
 inline constexpr std::size_t kReadChunkBytes = std::size_t{16} * 1024;
 
-class Loop {
+// How the loops wait for their sockets.
+enum class IoBackend { kEpoll, kIoUring };
+const char* io_backend_name(IoBackend io);
+
+class Loop final : public RingTarget {
  public:
-  explicit Loop(const SessionPolicy& policy);
+  // With kIoUring, throws RingError when the ring cannot be made.
+  Loop(const SessionPolicy& policy, IoBackend io);
   ~Loop();
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
 
+  // Epoll loops: where sockets and timers live. Both: what post() runs handlers on.
   asio::io_context& context() { return context_; }
+
+  // Any thread: runs `handler` on the loop's thread.
+  template <typename Handler>
+  void post(Handler&& handler) {
+    asio::post(context_, std::forward<Handler>(handler));
+    if (ring_) signal();
+  }
+
+  // io_uring loops. The ring, and when the loop steps a session: soon (this turn), at the
+  // next turn (after the others), at a time, or once the ring's buffers come back.
+  bool on_ring() const { return ring_ != nullptr; }
+  Ring& ring() { return *ring_; }
+  void adopt(std::unique_ptr<Session> session);
+  void step_soon(Session& session);
+  void step_next_turn(Session& session);
+  void step_at(std::chrono::steady_clock::time_point when, Session& session);
+  void step_when_buffers_return(Session& session);
+  // Runs `handler` on the loop's thread at `when` (not before the next turn).
+  void call_at(std::chrono::steady_clock::time_point when, std::function<void()> handler);
+  // The ring's completions for the loop itself: its wake-ups.
+  void on_completion(unsigned op, int result, std::uint32_t flags) override;
+
+  // Any thread: stops the loop at once, sessions open or not (after the grace time).
+  void stop();
 
   // Scratch space shared by the loop's sessions: valid until the session next suspends.
   // This is what lets an idle connection hold no buffer of its own.
@@ -71,13 +109,13 @@ class Loop {
   // `session` wants a wake() at the next durability advance; the session asks once per wait.
   void await_durable(Session& session);
 
-  // Sessions that wait for durability and nothing else wait on this timer; it never
-  // expires, and is cancelled at every durability advance and at shutdown.
+  // Epoll loops: sessions that wait for durability and nothing else wait on this timer; it
+  // never expires, and is cancelled at every durability advance and at shutdown.
   asio::basic_waitable_timer<std::chrono::steady_clock,
                              asio::wait_traits<std::chrono::steady_clock>,
                              asio::io_context::executor_type>&
   durable_signal() {
-    return durable_signal_;
+    return *durable_signal_;
   }
 
   // Asks `store` to commit once the sessions that are ready in this turn of the loop have
@@ -92,12 +130,27 @@ class Loop {
   void shut_down();
   bool stopping() const { return stopping_; }
 
-  // Serves until shut down and every session has ended, or until the context is stopped.
+  // Serves until shut down and every session has ended, or until stop().
   void run();
 
  private:
+  using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                           asio::wait_traits<std::chrono::steady_clock>,
+                                           asio::io_context::executor_type>;
+  struct Alarm {
+    std::chrono::steady_clock::time_point when;
+    Session* session;               // stepped then; or null:
+    std::function<void()> handler;  // run then
+  };
+
   void wake_durable_waiters();
   void check_timeouts_every_second();
+  void check_timeouts();
+  void run_ring();
+  void step_ready();
+  void ring_alarms(std::chrono::steady_clock::time_point now);
+  void read_wake_ups();
+  void signal();
 
   LoopMetrics metrics_;
   SessionPolicy policy_;
@@ -111,17 +164,25 @@ class Loop {
   bool stopping_ = false;
   bool commit_posted_ = false;
   std::atomic<bool> durable_notice_posted_{false};  // any thread: one notice in flight at most
+
+  // io_uring loops: sessions to step this turn and next, alarms, sessions waiting for buffers,
+  // and the eventfd other threads write to after they post.
+  std::vector<Session*> ready_;
+  std::vector<Session*> next_turn_;
+  std::vector<Alarm> alarms_;
+  std::vector<Session*> starved_;
+  int wake_fd_ = -1;
+  std::uint64_t wake_count_ = 0;                 // what the ring's read of wake_fd_ fills
+  std::atomic<bool> wake_pending_{false};        // any thread: a write to wake_fd_ is due
+  std::atomic<bool> stop_requested_{false};      // any thread: stop()
+
   // Last, so that they are destroyed first: the sessions still waiting detach from the
-  // members above as they are destroyed.
+  // members above as they are destroyed (on an io_uring loop, after the ring has stopped
+  // every operation).
   asio::io_context context_;
-  asio::basic_waitable_timer<std::chrono::steady_clock,
-                             asio::wait_traits<std::chrono::steady_clock>,
-                             asio::io_context::executor_type>
-      durable_signal_;
-  asio::basic_waitable_timer<std::chrono::steady_clock,
-                             asio::wait_traits<std::chrono::steady_clock>,
-                             asio::io_context::executor_type>
-      timeout_check_;
+  std::optional<Timer> durable_signal_;  // epoll loops
+  std::optional<Timer> timeout_check_;   // epoll loops
+  std::unique_ptr<Ring> ring_;           // io_uring loops
 };
 
 // The loops and their threads. Sessions are spread over the loops in turn: a remote client's
@@ -130,7 +191,7 @@ class Loop {
 // core take them from it).
 class LoopPool {
  public:
-  LoopPool(unsigned loops, unsigned local_loops, const SessionPolicy& policy);
+  LoopPool(unsigned loops, unsigned local_loops, const SessionPolicy& policy, IoBackend io);
   ~LoopPool();
 
   std::size_t size() const { return loops_.size(); }

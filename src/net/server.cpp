@@ -56,20 +56,6 @@ class UniqueFd {
   int fd_;
 };
 
-// Counts a live session for the connection limit, for as long as it exists.
-class ConnectionSlot {
- public:
-  explicit ConnectionSlot(std::atomic<std::size_t>& count) : count_(&count) {}
-  ConnectionSlot(ConnectionSlot&& other) noexcept : count_(std::exchange(other.count_, nullptr)) {}
-  ConnectionSlot& operator=(ConnectionSlot&&) = delete;
-  ~ConnectionSlot() {
-    if (count_ != nullptr) count_->fetch_sub(1, std::memory_order_relaxed);
-  }
-
- private:
-  std::atomic<std::size_t>* count_;  // owned by the server
-};
-
 // Lets the process hold as many descriptors as the connection limit needs, up to the hard limit.
 void raise_descriptor_limit(std::size_t max_connections) {
   rlimit limit{};
@@ -100,7 +86,69 @@ SessionPolicy make_policy(const ServerOptions& options, const ServerPassword* pa
   return policy;
 }
 
+bool out_of_resources(int error) {
+  return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
+}
+
+// Out of descriptors or memory: the connection stays in the backlog while the accept waits this
+// long, rather than spin on a listening socket that stays readable.
+constexpr std::chrono::milliseconds kAcceptBackOff{50};
+
 }  // namespace
+
+// An io_uring loop's accept (on loop 0): one multishot accept per listening socket, re-armed
+// when the kernel ends it.
+class Server::RingAccept final : public RingTarget {
+ public:
+  RingAccept(Server& server, Loop& loop, int fd, bool tls)
+      : server_(server), loop_(loop), fd_(fd), tls_(tls) {}
+
+  void arm() {
+    if (closed_ || armed_) return;
+    io_uring_prep_multishot_accept(loop_.ring().prepare(this, 1), fd_, nullptr, nullptr,
+                                   SOCK_NONBLOCK | SOCK_CLOEXEC);
+    armed_ = true;
+  }
+
+  // No more accepts; a connection the kernel accepted meanwhile is closed.
+  void close() {
+    closed_ = true;
+    if (armed_) {
+      io_uring_prep_cancel64(loop_.ring().prepare_untracked(),
+                             reinterpret_cast<std::uint64_t>(this) | 1U, 0);
+    }
+  }
+
+  void on_completion(unsigned /*op*/, int result, std::uint32_t flags) override {
+    if ((flags & IORING_CQE_F_MORE) == 0) armed_ = false;
+    if (result >= 0) {
+      if (closed_) {
+        ::close(result);
+      } else {
+        sockaddr_storage peer{};
+        socklen_t length = sizeof peer;
+        ::getpeername(result, reinterpret_cast<sockaddr*>(&peer), &length);
+        server_.admit(result, peer, tls_);
+      }
+    } else if (out_of_resources(-result)) {
+      if (!armed_) {
+        loop_.call_at(std::chrono::steady_clock::now() + kAcceptBackOff, [this] { arm(); });
+      }
+      return;
+    } else if (result != -ECANCELED && result != -EINTR && result != -ECONNABORTED) {
+      log(LogLevel::kError, "accept failed: {}", std::strerror(-result));
+    }
+    arm();
+  }
+
+ private:
+  Server& server_;
+  Loop& loop_;
+  int fd_;
+  bool tls_;
+  bool armed_ = false;
+  bool closed_ = false;
+};
 
 Server::Server(const ServerOptions& options, std::unique_ptr<Store> store)
     : options_(options),
@@ -110,10 +158,12 @@ Server::Server(const ServerOptions& options, std::unique_ptr<Store> store)
       resp_{options.resp_key, options.version, 0},
       policy_(make_policy(options_, password_.get(), rejections_, resp_, next_client_id_)),
       store_(std::move(store)),
-      loops_(options.threads, options.local_threads, policy_),
-      acceptor_(loops_.at(0).context()),
-      tls_acceptor_(loops_.at(0).context()),
-      accept_retry_(loops_.at(0).context()),
+      loops_(options.threads, options.local_threads, policy_, options.io),
+      acceptor_(options.io == IoBackend::kIoUring ? listen_context_ : loops_.at(0).context()),
+      tls_acceptor_(options.io == IoBackend::kIoUring ? listen_context_
+                                                      : loops_.at(0).context()),
+      accept_retry_(options.io == IoBackend::kIoUring ? listen_context_
+                                                      : loops_.at(0).context()),
       protocol_(asio::ip::make_address(options.bind_address).is_v6() ? asio::ip::tcp::v6()
                                                                      : asio::ip::tcp::v4()) {
   std::signal(SIGPIPE, SIG_IGN);
@@ -125,7 +175,7 @@ Server::Server(const ServerOptions& options, std::unique_ptr<Store> store)
   if (tls_) listen(tls_acceptor_, options_.tls_port);
   resp_.port = options_.plain ? local_port() : local_tls_port();  // before any session starts
 
-  store_->on_durable([this] {
+  store_->on_durable([this] {  // any thread
     for (std::size_t i = 0; i < loops_.size(); ++i) loops_.at(i).notify_durable();
   });
 }
@@ -156,11 +206,23 @@ std::uint16_t Server::local_tls_port() const {
 }
 
 bool Server::run(ServerSignals& signals) {
-  if (acceptor_.is_open()) {
-    asio::co_spawn(loops_.at(0).context(), accept_loop(acceptor_, false), asio::detached);
-  }
-  if (tls_acceptor_.is_open()) {
-    asio::co_spawn(loops_.at(0).context(), accept_loop(tls_acceptor_, true), asio::detached);
+  Loop& first = loops_.at(0);
+  if (first.on_ring()) {
+    for (auto* acceptor : {&acceptor_, &tls_acceptor_}) {
+      if (!acceptor->is_open()) continue;
+      ring_accepts_.push_back(std::make_unique<RingAccept>(*this, first, acceptor->native_handle(),
+                                                           acceptor == &tls_acceptor_));
+    }
+    first.post([this] {
+      for (auto& accept : ring_accepts_) accept->arm();
+    });
+  } else {
+    if (acceptor_.is_open()) {
+      asio::co_spawn(first.context(), accept_loop(acceptor_, false), asio::detached);
+    }
+    if (tls_acceptor_.is_open()) {
+      asio::co_spawn(first.context(), accept_loop(tls_acceptor_, true), asio::detached);
+    }
   }
   loops_running_.store(loops_.size());
   loops_.start([this] {
@@ -220,7 +282,8 @@ bool Server::run(ServerSignals& signals) {
   notify_stopping();  // systemd: the stop has begun
 
   // Stop accepting first, then let every session finish what it has received.
-  asio::post(loops_.at(0).context(), [this] {
+  loops_.at(0).post([this] {
+    for (auto& accept : ring_accepts_) accept->close();
     asio::error_code ignored;
     acceptor_.close(ignored);
     tls_acceptor_.close(ignored);
@@ -235,7 +298,7 @@ bool Server::run(ServerSignals& signals) {
     if (hurry || now >= deadline) {
       log(LogLevel::kWarning, "closing the connections still open{}",
           hurry ? "" : fmt::format(" after {} ms", options_.shutdown_grace.count()));
-      for (std::size_t i = 0; i < loops_.size(); ++i) loops_.at(i).context().stop();
+      for (std::size_t i = 0; i < loops_.size(); ++i) loops_.at(i).stop();
       break;
     }
     wait_for_event(signals, std::chrono::ceil<std::chrono::milliseconds>(deadline - now));
@@ -276,26 +339,13 @@ asio::awaitable<void> Server::accept_loop(asio::ip::tcp::acceptor& acceptor, boo
       const int fd = ::accept4(acceptor.native_handle(), reinterpret_cast<sockaddr*>(&peer),
                                &peer_length, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd >= 0) {
-        if (connections_.load(std::memory_order_relaxed) >= options_.max_connections) {
-          refuse(fd, peer);
-          continue;
-        }
-        connections_.fetch_add(1, std::memory_order_relaxed);
-        LoopMetrics& counted = loops_.at(0).metrics();  // this coroutine runs on loop 0
-        counted.accepted.add();
-        if (tls) counted.accepted_tls.add();
-        Loop& loop = loops_.next(is_loopback(peer));
-        asio::post(loop.context(), [this, &loop, tls, owned = UniqueFd(fd)]() mutable {
-          start_session(loop, owned.release(), tls);
-        });
+        admit(fd, peer, tls);
         continue;
       }
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        // Out of descriptors or memory: leave the connection in the backlog and retry soon,
-        // rather than spin on a listening socket that stays readable.
-        accept_retry_.expires_after(std::chrono::milliseconds(50));
+      if (out_of_resources(errno)) {
+        accept_retry_.expires_after(kAcceptBackOff);
         co_await accept_retry_.async_wait(kAsTuple);
         if (!acceptor.is_open()) co_return;
         continue;
@@ -306,8 +356,33 @@ asio::awaitable<void> Server::accept_loop(asio::ip::tcp::acceptor& acceptor, boo
   }
 }
 
+void Server::admit(int fd, const sockaddr_storage& peer, bool tls) {
+  if (connections_.load(std::memory_order_relaxed) >= options_.max_connections) {
+    refuse(fd, peer);
+    return;
+  }
+  connections_.fetch_add(1, std::memory_order_relaxed);
+  LoopMetrics& counted = loops_.at(0).metrics();  // accepts run on loop 0
+  counted.accepted.add();
+  if (tls) counted.accepted_tls.add();
+  Loop& loop = loops_.next(is_loopback(peer));
+  loop.post([this, &loop, tls, owned = UniqueFd(fd)]() mutable {
+    start_session(loop, owned.release(), tls);
+  });
+}
+
 void Server::start_session(Loop& loop, int fd, bool tls) {
   ConnectionSlot slot(connections_);
+  if (loop.on_ring()) {
+    try {
+      const std::shared_ptr<TlsContext> context = tls ? tls_context() : nullptr;
+      loop.adopt(std::make_unique<Session>(loop, fd, *store_,
+                                           context ? context->native() : nullptr, std::move(slot)));
+    } catch (const std::bad_alloc&) {
+      // Out of memory for this connection's TLS state: it is closed, the rest go on.
+    }
+    return;
+  }
   asio::error_code ec;
   Socket socket(loop.context());
   socket.assign(protocol_, fd, ec);
@@ -320,14 +395,13 @@ void Server::start_session(Loop& loop, int fd, bool tls) {
     // The context current now: the session's TLS state keeps it alive past any reload.
     const std::shared_ptr<TlsContext> context = tls ? tls_context() : nullptr;
     session = std::make_unique<Session>(loop, std::move(socket), *store_,
-                                        context ? context->native() : nullptr);
+                                        context ? context->native() : nullptr, std::move(slot));
   } catch (const std::bad_alloc&) {
     return;  // out of memory for this connection's TLS state: it is closed, the rest go on
   }
   Session& serving = *session;
-  // The completion handler owns the session and its slot: both end when run() returns.
-  asio::co_spawn(loop.context(), serving.run(),
-                 [owned = std::move(session), held = std::move(slot)](std::exception_ptr) {});
+  // The completion handler owns the session (and so its slot): it ends when run() returns.
+  asio::co_spawn(loop.context(), serving.run(), [owned = std::move(session)](std::exception_ptr) {});
 }
 
 // Past the limit: one `err`, then close. Best effort: the socket is new and empty, so the

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "metrics/server_metrics.hpp"
 #include "net/loop_pool.hpp"
@@ -43,6 +44,7 @@ struct ServerOptions {
   std::chrono::seconds handshake_timeout{10};
   std::string version;         // for the metrics' build_info
   unsigned threads = 1;        // event loops, one thread each
+  IoBackend io = IoBackend::kEpoll;  // how they wait (io_uring: see io_uring_unavailable())
   unsigned local_threads = 1;  // of those, the loops that serve clients on this machine
   std::size_t max_connections = 10000;
   // At shutdown, how long sessions get to send their last replies before they are cut.
@@ -85,7 +87,10 @@ class Server {
   void stop();
 
  private:
+  class RingAccept;
   asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, bool tls);
+  // A connection just accepted on loop 0: past the limit it is refused, else handed to a loop.
+  void admit(int fd, const sockaddr_storage& peer, bool tls);
   void start_session(Loop& loop, int fd, bool tls);
   void refuse(int fd, const sockaddr_storage& peer);
   void listen(asio::ip::tcp::acceptor& acceptor, std::uint16_t port);
@@ -112,9 +117,13 @@ class Server {
   SessionPolicy policy_;
   std::unique_ptr<Store> store_;
   LoopPool loops_;
+  // With io_uring, the listening sockets' Asio objects live here (never run: loop 0's ring
+  // accepts), so that loop 0's io_context has no reactor.
+  asio::io_context listen_context_;
   asio::ip::tcp::acceptor acceptor_;         // on loop 0: plain text
   asio::ip::tcp::acceptor tls_acceptor_;     // on loop 0: TLS
   asio::steady_timer accept_retry_;          // on loop 0: backs off when out of descriptors
+  std::vector<std::unique_ptr<RingAccept>> ring_accepts_;  // io_uring: on loop 0
   asio::ip::tcp protocol_;                   // of the listening socket, and so of every connection
   std::atomic<std::size_t> connections_{0};  // any thread: live sessions
   std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();

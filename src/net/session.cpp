@@ -8,6 +8,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <cassert>
+#include <optional>
 
 #include "net/loop_pool.hpp"
 #include "net/peer.hpp"
@@ -33,10 +34,11 @@ constexpr std::chrono::seconds kWrongPasswordPause{1};
 // pause is over. Made at the first wrong password; a connection that never sends one never
 // pays for it.
 struct Session::Penalty {
-  explicit Penalty(LoopExecutor executor) : timer(executor) {}
-  asio::basic_waitable_timer<std::chrono::steady_clock,
-                             asio::wait_traits<std::chrono::steady_clock>, LoopExecutor>
+  // On an epoll loop the pause is a timer; on an io_uring loop, an alarm of the loop's.
+  std::optional<asio::basic_waitable_timer<
+      std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, LoopExecutor>>
       timer;
+  std::chrono::steady_clock::time_point until;
   std::string held_input;
 };
 
@@ -47,19 +49,145 @@ struct Session::Resp {
   RespConnection connection;
 };
 
-Session::Session(Loop& loop, Socket socket, Store& store, SSL_CTX* tls)
-    : loop_(loop), store_(store), transport_(std::move(socket), tls) {
+Session::Session(Loop& loop, Socket socket, Store& store, SSL_CTX* tls, ConnectionSlot slot)
+    : loop_(loop), store_(store), slot_(std::move(slot)), transport_(std::move(socket), tls) {
   connection_.password = loop_.policy().password;
   input_tick_ = loop_.tick();
+  loop_.attach(*this);
+}
+
+Session::Session(Loop& loop, int fd, Store& store, SSL_CTX* tls, ConnectionSlot slot)
+    : loop_(loop),
+      store_(store),
+      slot_(std::move(slot)),
+      transport_(fd, tls, loop.ring(), *this),
+      phase_(tls != nullptr ? Phase::kHandshake : Phase::kServing) {
+  connection_.password = loop_.policy().password;
+  input_tick_ = loop_.tick();
+  handshaking_ = tls != nullptr;
   loop_.attach(*this);
 }
 
 Session::~Session() { loop_.detach(*this); }
 
 void Session::wake() {
+  if (loop_.on_ring()) {
+    loop_.step_soon(*this);
+    return;
+  }
   asio::error_code ignored;
   transport_.socket().cancel(ignored);
-  if (penalty_) penalty_->timer.cancel();
+  if (penalty_) penalty_->timer->cancel();
+}
+
+// io_uring loops: one step of the session, as the loop calls it when what it waited for came.
+void Session::step() {
+  if (waiting_ == Wait::kPaused) paused_ = false;  // the pause's alarm, or wake()
+  if (phase_ == Phase::kHandshake) step_handshake();
+  if (phase_ == Phase::kServing) {
+    const Wait wait = serve_what_is_ready();
+    if (wait != Wait::kDone) {
+      wait_on_ring(wait);
+      return;
+    }
+    count_close();
+    graceful_close_ = (quit_ || stop_reading_) && !failed_;
+    phase_ = Phase::kClosing;
+  }
+  if (phase_ == Phase::kClosing) step_close();
+}
+
+void Session::step_handshake() {
+  const Transport::Status status = transport_.handshake();
+  if (status == Transport::Status::kDone) {
+    handshaking_ = false;
+    loop_.metrics().handshakes.add();
+    input_tick_ = loop_.tick();
+    phase_ = Phase::kServing;
+    return;
+  }
+  if (status == Transport::Status::kFailed || failed_ || loop_.stopping()) {
+    if (status == Transport::Status::kFailed) {
+      close_cause_ = CloseCause::kHandshakeFailed;
+      loop_.policy().rejections->note(
+          Rejection::kTlsHandshake, [&] { return peer(); }, [&] { return transport_.failure(); });
+    }
+    count_close();
+    phase_ = Phase::kClosing;
+    return;
+  }
+  wait_on_ring(status == Transport::Status::kWantRead ? Wait::kReadable : Wait::kWritable);
+}
+
+// The end of a connection on an io_uring loop: the last replies leave, then the FIN (as
+// finish() does), then every operation of the ring is cancelled and has completed.
+void Session::step_close() {
+  waiting_ = Wait::kDone;
+  if (transport_.sending() && !failed_) return;  // the last replies first: it steps again
+  if (!shut_) {
+    shut_ = true;
+    if (graceful_close_ && !failed_) {
+      transport_.shutdown_send();
+      transport_.discard_input(std::size_t{64} * 1024);
+    }
+    transport_.release_buffers();
+    transport_.cancel();
+  }
+  if (transport_.in_flight() > 0) return;  // each completion steps again
+  transport_.close();
+  phase_ = Phase::kEnded;
+}
+
+void Session::wait_on_ring(Wait wait) {
+  waiting_ = wait;
+  switch (wait) {
+    case Wait::kReadable:
+      if (transport_.buffered()) {
+        // Bytes received while the session could not read (its client was slow to read):
+        // served at the next turn, since no completion will come for them.
+        loop_.step_next_turn(*this);
+      } else if (transport_.starved()) {
+        loop_.step_when_buffers_return(*this);
+      } else {
+        transport_.want_read();
+      }
+      break;
+    case Wait::kWritable:
+      transport_.want_write();
+      break;
+    case Wait::kPaused:
+      loop_.step_at(penalty_->until, *this);
+      break;
+    case Wait::kYield:
+      loop_.step_next_turn(*this);
+      break;
+    default:
+      break;  // durability: the loop's notice wakes it
+  }
+}
+
+void Session::on_completion(unsigned op, int result, std::uint32_t flags) {
+  transport_.on_completion(op, result, flags);
+  if (phase_ == Phase::kClosing) {
+    if (!transport_.sending()) loop_.step_soon(*this);
+    return;
+  }
+  switch (op) {
+    case Transport::kReceive:
+      if (waiting_ != Wait::kReadable) return;
+      if (transport_.starved()) {
+        loop_.step_when_buffers_return(*this);
+      } else {
+        loop_.step_soon(*this);
+      }
+      return;
+    case Transport::kSend:
+      if (waiting_ == Wait::kWritable || result < 0) loop_.step_soon(*this);
+      return;
+    default:
+      if (waiting_ == Wait::kReadable || waiting_ == Wait::kWritable) loop_.step_soon(*this);
+      return;
+  }
 }
 
 bool Session::can_read() const {
@@ -84,7 +212,7 @@ asio::awaitable<void, LoopExecutor> Session::run() {
     if (wait == Wait::kDurable) {
       co_await loop_.durable_signal().async_wait(kAsTuple);
     } else if (wait == Wait::kPaused) {
-      co_await penalty_->timer.async_wait(kAsTuple);
+      co_await penalty_->timer->async_wait(kAsTuple);
       paused_ = false;
     } else if (wait == Wait::kYield) {
       co_await asio::post(transport_.socket().get_executor(), kAsTuple);
@@ -296,9 +424,16 @@ void Session::pause_after_wrong_password(std::string_view rest) {
   loop_.policy().rejections->note(
       Rejection::kWrongPassword, [&] { return peer(); },
       [&] { return fmt::format("{} on this connection", connection_.wrong_passwords); });
-  if (!penalty_) penalty_ = std::make_unique<Penalty>(transport_.socket().get_executor());
+  if (!penalty_) {
+    penalty_ = std::make_unique<Penalty>();
+    if (!loop_.on_ring()) penalty_->timer.emplace(transport_.socket().get_executor());
+  }
   penalty_->held_input.assign(rest);
-  penalty_->timer.expires_after(kWrongPasswordPause);
+  if (penalty_->timer) {
+    penalty_->timer->expires_after(kWrongPasswordPause);
+  } else {
+    penalty_->until = std::chrono::steady_clock::now() + kWrongPasswordPause;
+  }
   paused_ = true;
 }
 
@@ -442,19 +577,14 @@ void Session::count_close() {
 
 void Session::finish() {
   count_close();
-  asio::error_code ignored;
-  Socket& socket = transport_.socket();
   if ((quit_ || stop_reading_) && !failed_) {
     // Say goodbye with a FIN after the last reply, and drop what the client sent after quit
     // or after the server stopped reading: closing a socket with unread input resets the
     // connection, and a reset can destroy replies the client has not read yet.
     transport_.shutdown_send();
-    std::array<char, 4096> discard{};
-    for (int i = 0; i < 16; ++i) {
-      if (socket.read_some(asio::buffer(discard), ignored) == 0 || ignored) break;
-    }
+    transport_.discard_input(std::size_t{64} * 1024);
   }
-  socket.close(ignored);
+  transport_.close();
 }
 
 }  // namespace count

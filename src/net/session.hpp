@@ -1,14 +1,18 @@
 // One client connection: read, split, parse, execute, queue the reply, write
 // (docs/protocol.md). Runs only on its loop's thread and never blocks: every socket call is
-// non-blocking, and run() suspends only while it waits for the socket or for durability.
+// non-blocking. On an epoll loop, run() is a coroutine that suspends only while it waits for
+// the socket or for durability; on an io_uring loop, the loop calls step() whenever what the
+// session waits for has come, and the session says what it waits for next.
 #pragma once
 
 #include <openssl/ssl.h>
 
 #include <asio/awaitable.hpp>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "commands/commands.hpp"
 #include "commands/resp_commands.hpp"
@@ -28,20 +32,45 @@ class Loop;
 // client reads.
 inline constexpr std::size_t kMaxQueuedReplyBytes = std::size_t{64} * 1024;
 
-class Session {
+// Counts a live session for the server's connection limit, for as long as it exists.
+class ConnectionSlot {
+ public:
+  ConnectionSlot() = default;
+  explicit ConnectionSlot(std::atomic<std::size_t>& count) : count_(&count) {}
+  ConnectionSlot(ConnectionSlot&& other) noexcept : count_(std::exchange(other.count_, nullptr)) {}
+  ConnectionSlot& operator=(ConnectionSlot&&) = delete;
+  ~ConnectionSlot() {
+    if (count_ != nullptr) count_->fetch_sub(1, std::memory_order_relaxed);
+  }
+
+ private:
+  std::atomic<std::size_t>* count_ = nullptr;  // owned by the server
+};
+
+class Session final : public RingTarget {
  public:
   // `loop` and `store` must outlive the session; with `tls`, the client must shake hands
-  // first (over TLS, the session is the same: Transport hides it).
-  Session(Loop& loop, Socket socket, Store& store, SSL_CTX* tls = nullptr);
+  // first (over TLS, the session is the same: Transport hides it). An epoll loop's session:
+  Session(Loop& loop, Socket socket, Store& store, SSL_CTX* tls, ConnectionSlot slot);
+  // An io_uring loop's: owns `fd`, a non-blocking TCP socket.
+  Session(Loop& loop, int fd, Store& store, SSL_CTX* tls, ConnectionSlot slot);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Serves the connection until the client quits, closes, fails, or the loop shuts down.
+  // Epoll loops: serves the connection until the client quits, closes, fails, or the loop
+  // shuts down.
   asio::awaitable<void, LoopExecutor> run();
 
-  // Makes run() look again at its socket, its queue and the loop, if it waits on its socket.
-  // It leaves the session on the loop's list of durability waiters, if it is there.
+  // io_uring loops: does what can be done now and says what it waits for. Once ended() is
+  // true, nothing of the ring refers to the session any more and the loop deletes it.
+  void step();
+  bool ended() const { return phase_ == Phase::kEnded; }
+  void on_completion(unsigned op, int result, std::uint32_t flags) override;
+
+  // Makes the session look again at its socket, its queue and the loop, if it waits on its
+  // socket (an epoll loop's run(); an io_uring loop's next step). It leaves the session on
+  // the loop's list of durability waiters, if it is there.
   void wake();
 
   // The loop's periodic check, `tick` seconds after the loop started: closes the connection
@@ -51,7 +80,12 @@ class Session {
  private:
   enum class Wait { kReadable, kWritable, kDurable, kPaused, kYield, kDone };
   enum class ReadOutcome { kDrained, kBudgetUsed, kStopped };
+  enum class Phase { kHandshake, kServing, kClosing, kEnded };  // io_uring loops
   struct Penalty;
+
+  void step_handshake();
+  void step_close();
+  void wait_on_ring(Wait wait);
 
   asio::awaitable<bool, LoopExecutor> shake_hands();
   Wait serve_what_is_ready();
@@ -78,6 +112,7 @@ class Session {
 
   Loop& loop_;    // owns the context the socket runs on
   Store& store_;  // owned by the server
+  ConnectionSlot slot_;
   Transport transport_;
   LineSplitter splitter_;       // the line protocol's
   std::unique_ptr<Resp> resp_;  // the Redis protocol's: made when the first byte is '*'
@@ -96,6 +131,13 @@ class Session {
   bool paused_ = false;         // waits out a wrong password's penalty
   bool write_blocked_ = false;  // replies wait for the client's socket to take them
   CloseCause close_cause_ = CloseCause::kCount;  // set by whatever ends the connection first
+
+  // io_uring loops.
+  Phase phase_ = Phase::kServing;
+  Wait waiting_ = Wait::kReadable;  // what the last step waits for
+  bool graceful_close_ = false;     // replies are sent and a FIN follows them
+  bool shut_ = false;               // the close has begun: no more reads
+  bool queued_ = false;             // on the loop's list of sessions to step
 
   // The loop's list of its sessions (see Loop::attach).
   friend class Loop;

@@ -224,7 +224,9 @@ TEST(TlsE2E, UnusableCertificatesAndKeysStopTheStartWithOneClearLine) {
        "--tls-ca " + certs.not_pem + ": no usable CA certificate in it"},
       {good_server({"--tls-ca", "/nonexistent/ca.pem"}),
        "--tls-ca /nonexistent/ca.pem: No such file or directory"},
-      {{"--in-memory", "--tls-port", "0"}, "--tls-port requires --tls-cert"},
+      {{"--in-memory", "--tls-port", "0"}, "--tls-port requires --tls-cert and --tls-key"},
+      {{"--in-memory", "--tls-port", "0", "--tls-cert", certs.server_cert},
+       "--tls-port requires --tls-cert and --tls-key"},
       {{"--in-memory", "--no-plain"}, "--no-plain requires --tls-port"},
   };
   for (const Case& c : cases) {

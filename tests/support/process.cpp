@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <csignal>
 #include <fstream>
 #include <regex>
@@ -128,6 +129,11 @@ ServerProcess::ServerProcess(const std::vector<std::string>& given) {
   const auto named = [&](const std::string& flag) {
     return std::find(args.begin(), args.end(), flag) != args.end();
   };
+  // COUNT_TEST_IO=epoll|io_uring: the event loops every server of the run uses, unless the
+  // test names them (by default the server picks: io_uring where the kernel allows it).
+  if (const char* io = std::getenv("COUNT_TEST_IO"); io != nullptr && *io != '\0' && !named("--io")) {
+    argv_.insert(argv_.end(), {"--io", io});
+  }
   if (const auto data = std::find(args.begin(), args.end(), "--data");
       data != args.end() && data + 1 != args.end()) {
     data_path_ = *(data + 1);
