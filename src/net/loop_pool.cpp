@@ -236,6 +236,10 @@ void Loop::run_ring() {
       if (!stopping_) check_timeouts();
     }
     if (!alarms_.empty()) ring_alarms(now);
+    if (!starved_.empty() && !short_of_buffers()) {
+      for (Session* session : starved_) step_soon(*session);
+      starved_.clear();
+    }
     // Handlers first (new sessions among them), then the sessions; a handler the sessions
     // post (a commit after this turn) runs after all of them. Bounded: a session that keeps
     // another busy waits for the next turn.
@@ -245,10 +249,6 @@ void Loop::run_ring() {
       if (stop_requested_.load(std::memory_order_acquire)) return;
       if (ready_.empty()) break;
       step_ready();
-    }
-    if (!starved_.empty() && ring_->buffers_out() < Ring::kBuffers / 2) {
-      for (Session* session : starved_) step_soon(*session);
-      starved_.clear();
     }
     if (stopping_ && sessions_ == nullptr) return;
 

@@ -81,6 +81,8 @@ class Loop final : public RingTarget {
   void step_next_turn(Session& session);
   void step_at(std::chrono::steady_clock::time_point when, Session& session);
   void step_when_buffers_return(Session& session);
+  // More than half the ring's receive buffers are out: a receive that ran short waits.
+  bool short_of_buffers() const { return ring_->buffers_out() > Ring::kBuffers / 2; }
   // Runs `handler` on the loop's thread at `when` (not before the next turn).
   void call_at(std::chrono::steady_clock::time_point when, std::function<void()> handler);
   // The ring's completions for the loop itself: its wake-ups.

@@ -40,9 +40,11 @@ class RingTarget {
 class Ring {
  public:
   // Buffers the kernel receives into: kBuffers of kBufferBytes (4 MiB), shared by the loop's
-  // sessions (a session returns each one once it has served the bytes in it).
-  static constexpr unsigned kBuffers = 256;
-  static constexpr std::size_t kBufferBytes = std::size_t{16} * 1024;
+  // sessions (a session returns each one once it has served the bytes in it). Each arrival
+  // takes a whole buffer, however few its bytes: this many connections can have bytes waiting
+  // at once before a receive runs short (it is then armed again once buffers come back).
+  static constexpr unsigned kBuffers = 1024;
+  static constexpr std::size_t kBufferBytes = std::size_t{4} * 1024;
   static constexpr unsigned kOpBits = 3;  // operation kinds per target: 0 to 7
 
   // Throws RingError, saying why.

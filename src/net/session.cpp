@@ -140,13 +140,16 @@ void Session::step_close() {
 
 void Session::wait_on_ring(Wait wait) {
   waiting_ = wait;
+  // The ring's buffers serve every session of the loop: bytes this session has not served
+  // yet move to memory of its own, so that a session that cannot read holds none of them.
+  transport_.keep_received();
   switch (wait) {
     case Wait::kReadable:
       if (transport_.buffered()) {
         // Bytes received while the session could not read (its client was slow to read):
         // served at the next turn, since no completion will come for them.
         loop_.step_next_turn(*this);
-      } else if (transport_.starved()) {
+      } else if (transport_.starved() && loop_.short_of_buffers()) {
         loop_.step_when_buffers_return(*this);
       } else {
         transport_.want_read();
@@ -175,7 +178,7 @@ void Session::on_completion(unsigned op, int result, std::uint32_t flags) {
   switch (op) {
     case Transport::kReceive:
       if (waiting_ != Wait::kReadable) return;
-      if (transport_.starved()) {
+      if (transport_.starved() && loop_.short_of_buffers()) {
         loop_.step_when_buffers_return(*this);
       } else {
         loop_.step_soon(*this);

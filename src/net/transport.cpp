@@ -189,6 +189,16 @@ Transport::Result Transport::send_on_ring(std::string_view bytes) {
 
 Transport::Result Transport::read_received(std::span<char> into) {
   std::size_t taken = 0;
+  if (kept_front_ < kept_.size()) {
+    taken = std::min(into.size(), kept_.size() - kept_front_);
+    std::memcpy(into.data(), kept_.data() + kept_front_, taken);
+    kept_front_ += taken;
+    received_bytes_ -= taken;
+    if (kept_front_ == kept_.size()) {
+      kept_ = std::string();  // an idle connection holds no buffer
+      kept_front_ = 0;
+    }
+  }
   while (taken < into.size() && received_front_ < received_.size()) {
     Received& next = received_[received_front_];
     const std::size_t n = std::min<std::size_t>(into.size() - taken, next.length);
@@ -215,6 +225,21 @@ Transport::Result Transport::read_received(std::span<char> into) {
   return {Status::kWantRead};
 }
 
+void Transport::keep_received() {
+  if (received_front_ == received_.size()) return;
+  if (kept_front_ > 0) {
+    kept_.erase(0, kept_front_);
+    kept_front_ = 0;
+  }
+  for (std::size_t i = received_front_; i < received_.size(); ++i) {
+    const Received& next = received_[i];
+    kept_.append(ring_->buffer(next.buffer, Ring::kBufferBytes).data() + next.offset, next.length);
+    ring_->give_back(next.buffer);
+  }
+  received_.clear();
+  received_front_ = 0;
+}
+
 void Transport::release_buffers() {
   if (ring_ == nullptr) return;
   for (std::size_t i = received_front_; i < received_.size(); ++i) {
@@ -222,6 +247,8 @@ void Transport::release_buffers() {
   }
   received_.clear();
   received_front_ = 0;
+  kept_ = std::string();
+  kept_front_ = 0;
   received_bytes_ = 0;
 }
 

@@ -64,8 +64,7 @@ class Transport {
   // True when bytes already taken from the socket (or its end) wait to be read: a read will
   // not wait.
   bool buffered() const {
-    return ssl_ != nullptr ? SSL_has_pending(ssl_) == 1
-                           : received_front_ < received_.size() || read_error_ != 0;
+    return ssl_ != nullptr ? SSL_has_pending(ssl_) == 1 : received_bytes_ > 0 || read_error_ != 0;
   }
 
   // io_uring loops only. The operations a transport submits, as their completions name them.
@@ -85,6 +84,8 @@ class Transport {
   unsigned in_flight() const { return in_flight_; }
   // Cancels every operation in flight; their completions still come.
   void cancel();
+  // Moves received bytes not yet read out of the ring's buffers, and gives those back.
+  void keep_received();
   // Gives the ring's buffers back and takes nothing more; for the session's end.
   void release_buffers();
   // Reads what the client has sent and drops it, at most `limit` bytes (before a close).
@@ -119,7 +120,9 @@ class Transport {
   RingTarget* owner_ = nullptr;
   std::vector<Received> received_;  // a queue: entries before received_front_ are served
   std::size_t received_front_ = 0;
-  std::size_t received_bytes_ = 0;
+  std::string kept_;                // received bytes moved out of the ring's buffers...
+  std::size_t kept_front_ = 0;      // ... of which those before this were read
+  std::size_t received_bytes_ = 0;  // not yet read, kept or in the ring's buffers
   std::string sending_;     // the bytes of the send in flight, from sent_ on
   std::size_t sent_ = 0;
   unsigned in_flight_ = 0;
