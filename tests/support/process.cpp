@@ -114,7 +114,11 @@ int etcd_keys = 0;
 
 void use_etcd_instead_of_memory(const std::string& endpoints) { etcd_endpoints = endpoints; }
 
-ServerProcess::ServerProcess(const std::vector<std::string>& given) {
+ServerProcess::ServerProcess(const std::vector<std::string>& given)
+    : ServerProcess(given, {}) {}
+
+ServerProcess::ServerProcess(const std::vector<std::string>& given,
+                             const std::vector<std::string>& launcher) {
   std::vector<std::string> args;
   for (const std::string& arg : given) {
     if (arg == "--in-memory" && !etcd_endpoints.empty()) {
@@ -141,6 +145,7 @@ ServerProcess::ServerProcess(const std::vector<std::string>& given) {
     data_path_ = dir_.path() / "count.data";
     argv_.insert(argv_.end(), {"--data", data_path_.string()});
   }
+  argv_.insert(argv_.begin(), launcher.begin(), launcher.end());
   start();
 }
 

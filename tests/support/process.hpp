@@ -64,6 +64,8 @@ class ServerProcess {
   // Starts build/count-server with `args` after --bind 127.0.0.1 --port 0, and waits (10 s
   // at most) for its "listening" line. Throws std::runtime_error if it does not come.
   explicit ServerProcess(const std::vector<std::string>& args = {"--in-memory"});
+  // The same, started through `launcher` (a program that runs the command line after it).
+  ServerProcess(const std::vector<std::string>& args, const std::vector<std::string>& launcher);
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
