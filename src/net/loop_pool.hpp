@@ -69,7 +69,8 @@ class Loop final : public RingTarget {
   template <typename Handler>
   void post(Handler&& handler) {
     asio::post(context_, std::forward<Handler>(handler));
-    if (ring_) signal();
+    // The loop's own thread needs no wake-up: it runs what is posted before it next waits.
+    if (ring_ && std::this_thread::get_id() != thread_.load(std::memory_order_relaxed)) signal();
   }
 
   // io_uring loops. The ring, and when the loop steps a session: soon (this turn), at the
@@ -177,6 +178,7 @@ class Loop final : public RingTarget {
   std::uint64_t wake_count_ = 0;                 // what the ring's read of wake_fd_ fills
   std::atomic<bool> wake_pending_{false};        // any thread: a write to wake_fd_ is due
   std::atomic<bool> stop_requested_{false};      // any thread: stop()
+  std::atomic<std::thread::id> thread_{};        // the loop's, once it runs
 
   // Last, so that they are destroyed first: the sessions still waiting detach from the
   // members above as they are destroyed (on an io_uring loop, after the ring has stopped

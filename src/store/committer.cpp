@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <chrono>
 #include <system_error>
 
 #include "log/log.hpp"
@@ -68,12 +69,67 @@ bool Committer::close() {
 void Committer::run() {
   for (;;) {
     const bool stopping = wait_for_work();
+    const std::lock_guard disk(disk_mutex_);
+    if (failed()) return;  // commit_here() failed: nothing more is written
     // Everything applied up to now goes into this one write: the group commit.
     const Snapshot state = config_.latest();
-    if (state.seq > written_seq_ && !write(state)) return;
+    if (state.seq > written_seq_.load(std::memory_order_relaxed) && !write(state)) return;
     if (unsynced_ && (config_.policy != FsyncPolicy::kNever || stopping) && !sync()) return;
     if (stopping) return;
   }
+}
+
+void Committer::commit_here() {
+  std::unique_lock disk(disk_mutex_, std::try_to_lock);
+  if (!disk.owns_lock()) {
+    // The committer (or another loop) is at the disk; its snapshot may predate this batch,
+    // and the committer looks again before it sleeps.
+    wake();
+    return;
+  }
+  if (failed()) return;
+  const Snapshot state = config_.latest();
+  if (state.seq <= written_seq_.load(std::memory_order_relaxed)) return;  // and synced: see run()
+  const std::uint64_t generation = generation_ + 1;
+  const std::size_t index = slot_index(generation);
+  const std::size_t offset = slot_offset(index);
+  const SlotBytes bytes = encode_slot({generation, state.value});
+  const auto start = std::chrono::steady_clock::now();
+  const FileOps::DurableWrite result =
+      config_.ops->pwrite_durably(config_.fd, bytes, static_cast<off_t>(offset));
+  writes_.fetch_add(1, std::memory_order_relaxed);
+  if (result.write.error != 0) {
+    fail(fmt::format("pwrite of slot {} ({} bytes at offset {}, synced) failed: {}", index,
+                     kSlotBytes, offset, std::system_category().message(result.write.error)),
+         state.seq);
+    return;
+  }
+  if (result.write.bytes != kSlotBytes) {
+    fail(fmt::format("pwrite of slot {} at offset {} was short: {} of {} bytes written", index,
+                     offset, result.write.bytes, kSlotBytes),
+         state.seq);
+    return;
+  }
+  syncs_.fetch_add(1, std::memory_order_relaxed);
+  if (result.sync_error != 0) {
+    fail(fmt::format("fdatasync failed: {}", std::system_category().message(result.sync_error)),
+         state.seq);
+    return;
+  }
+  synced(state, generation,
+         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+}
+
+void Committer::synced(const Snapshot& state, std::uint64_t generation, double seconds) {
+  generation_ = generation;
+  written_seq_.store(state.seq, std::memory_order_relaxed);
+  written_value_ = state.value;
+  unsynced_ = false;
+  sync_seconds_.observe(seconds);
+  mutations_per_sync_.observe(static_cast<double>(state.seq - synced_seq()));
+  synced_value_.store(state.value, std::memory_order_relaxed);
+  synced_seq_.store(state.seq, std::memory_order_release);
+  if (listener_) listener_();
 }
 
 bool Committer::wait_for_work() {
@@ -85,7 +141,7 @@ bool Committer::wait_for_work() {
   }
   // Say "sleeping" first, then look: see the comment on sleeping_.
   sleeping_.store(true);
-  if (config_.latest().seq > written_seq_) {
+  if (config_.latest().seq > written_seq_.load(std::memory_order_relaxed)) {
     sleeping_.store(false);
     return false;
   }
@@ -116,7 +172,7 @@ bool Committer::write(const Snapshot& state) {
     return false;
   }
   generation_ = generation;
-  written_seq_ = state.seq;
+  written_seq_.store(state.seq, std::memory_order_relaxed);
   written_value_ = state.value;
   unsynced_ = true;
   return true;
@@ -131,13 +187,15 @@ bool Committer::sync() {
   if (error != 0) {
     // Never retried: after a failed fdatasync the kernel may have dropped the dirty pages
     // and cleared the error, so a second call could succeed with the data lost.
-    fail(fmt::format("fdatasync failed: {}", std::system_category().message(error)), written_seq_);
+    fail(fmt::format("fdatasync failed: {}", std::system_category().message(error)),
+         written_seq_.load(std::memory_order_relaxed));
     return false;
   }
   unsynced_ = false;
-  mutations_per_sync_.observe(static_cast<double>(written_seq_ - synced_seq()));
+  const Seq written = written_seq_.load(std::memory_order_relaxed);
+  mutations_per_sync_.observe(static_cast<double>(written - synced_seq()));
   synced_value_.store(written_value_, std::memory_order_relaxed);
-  synced_seq_.store(written_seq_, std::memory_order_release);
+  synced_seq_.store(written, std::memory_order_release);
   if (listener_) listener_();
   return true;
 }

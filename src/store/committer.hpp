@@ -1,7 +1,8 @@
 // The group-commit thread of the file store: writes the store's newest state into the data
 // file and syncs it, one write and one fdatasync for every mutation that arrived meanwhile,
-// then publishes the new durable seq. Only this thread touches the disk after start; the
-// threads that mutate never wait for it.
+// then publishes the new durable seq. The threads that mutate never wait for it. An io_uring
+// loop may do the same work itself (commit_here()), with no hand-off to this thread and back;
+// one thread at a time is at the disk.
 #pragma once
 
 #include <atomic>
@@ -62,11 +63,16 @@ class Committer {
   // and nothing else while the committer is busy; a wake-up only when it sleeps.
   void wake();
 
+  // Any thread, under the policy always: writes and syncs the newest state on this thread
+  // (one pwritev2 with RWF_DSYNC), publishes it, and tells the listener, here. When another
+  // thread is at the disk, wakes the committer instead, which covers what that one missed.
+  void commit_here();
+
   // The newest seq known to be on stable storage. Any thread.
   Seq synced_seq() const { return synced_seq_.load(std::memory_order_acquire); }
 
-  // Called on the committer's thread after each advance of synced_seq(); must not block.
-  // Set before the first mutation.
+  // Called on the thread that synced (the committer's, or commit_here()'s caller) after each
+  // advance of synced_seq(); must not block. Set before the first mutation.
   void on_synced(std::function<void()> listener) { listener_ = std::move(listener); }
 
   // Writes and syncs the newest state (under every policy), then stops the thread. Returns
@@ -93,11 +99,17 @@ class Committer {
   // Reports a failed write or sync once; `pending` is the seq that was to become durable.
   void fail(const std::string& what, Seq pending);
 
+  // Records a slot written and synced: the counters, then synced_seq(), then the listener.
+  void synced(const Snapshot& state, std::uint64_t generation, double seconds);
+
   Config config_;
-  std::uint64_t generation_;        // committer thread only: of the last slot written
-  Seq written_seq_ = 0;             // committer thread only: seq of the last slot written
-  bool unsynced_ = false;           // committer thread only: a slot was written and not yet synced
-  std::int64_t written_value_ = 0;  // committer thread only: the value in the last slot written
+  // The disk and what was last written: held by the thread at the disk (the committer's, or
+  // commit_here()'s caller) for a write and its sync.
+  std::mutex disk_mutex_;
+  std::uint64_t generation_;        // of the last slot written
+  std::atomic<Seq> written_seq_{0};  // seq of the last slot written (read without the lock)
+  bool unsynced_ = false;           // a slot was written and not yet synced
+  std::int64_t written_value_ = 0;  // the value in the last slot written
   std::function<void()> listener_;
 
   std::atomic<Seq> synced_seq_{0};

@@ -1,5 +1,6 @@
 #include "store/file_ops.hpp"
 
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -28,6 +29,25 @@ int SystemFileOps::fdatasync(int fd) {
   for (;;) {
     if (::fdatasync(fd) == 0) return 0;
     if (errno != EINTR) return errno;
+  }
+}
+
+FileOps::DurableWrite FileOps::pwrite_durably(int fd, std::span<const std::byte> bytes,
+                                              off_t offset) {
+  DurableWrite result{pwrite(fd, bytes, offset)};
+  if (result.write.error == 0 && result.write.bytes == bytes.size()) {
+    result.sync_error = fdatasync(fd);
+  }
+  return result;
+}
+
+FileOps::DurableWrite SystemFileOps::pwrite_durably(int fd, std::span<const std::byte> bytes,
+                                                    off_t offset) {
+  iovec vector{const_cast<std::byte*>(bytes.data()), bytes.size()};
+  for (;;) {
+    const ssize_t n = ::pwritev2(fd, &vector, 1, offset, RWF_DSYNC);
+    if (n >= 0) return {{static_cast<std::size_t>(n), 0}};
+    if (errno != EINTR) return {{0, errno}};
   }
 }
 

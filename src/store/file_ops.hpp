@@ -26,6 +26,14 @@ class FileOps {
   virtual IoResult pwrite(int fd, std::span<const std::byte> bytes, off_t offset) = 0;
   // fdatasync(2); returns 0 or the errno.
   virtual int fdatasync(int fd) = 0;
+
+  // Writes and makes the bytes durable in one go: by default pwrite() then, if it wrote them
+  // all, fdatasync(). `sync_error` is set when the bytes were written and the sync failed.
+  struct DurableWrite {
+    IoResult write;
+    int sync_error = 0;
+  };
+  virtual DurableWrite pwrite_durably(int fd, std::span<const std::byte> bytes, off_t offset);
 };
 
 class SystemFileOps final : public FileOps {
@@ -33,6 +41,8 @@ class SystemFileOps final : public FileOps {
   IoResult pread(int fd, std::span<std::byte> out, off_t offset) override;
   IoResult pwrite(int fd, std::span<const std::byte> bytes, off_t offset) override;
   int fdatasync(int fd) override;
+  // One pwritev2(2) with RWF_DSYNC: one system call for both (a failure is the write's).
+  DurableWrite pwrite_durably(int fd, std::span<const std::byte> bytes, off_t offset) override;
 };
 
 // Owns a file descriptor; closes it when destroyed.

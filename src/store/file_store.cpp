@@ -171,6 +171,10 @@ void FileStore::commit() {
   if (policy_ == FsyncPolicy::kAlways) committer_->wake();
 }
 
+void FileStore::commit_here() {
+  if (policy_ == FsyncPolicy::kAlways) committer_->commit_here();
+}
+
 Snapshot FileStore::get() const {
   const std::lock_guard lock(mutex_);
   return {value_, applied_seq_.load(std::memory_order_relaxed)};

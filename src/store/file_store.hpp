@@ -55,6 +55,8 @@ class FileStore final : public Store {
   Watched watch() override;
   Transacted transact(std::span<const Step> steps, const Watched* watched) override;
   void commit() override;
+  // Under the policy always: writes and syncs here (see Committer::commit_here()).
+  void commit_here() override;
   Seq durable_seq() const override;
   void on_durable(std::function<void()> listener) override;
   // Writes and syncs the final value (every policy), stops the committer, and closes the

@@ -86,6 +86,12 @@ class Store {
   // sync covers the whole batch rather than its first mutation. Any thread; never blocks.
   virtual void commit() = 0;
 
+  // The same, done on the calling thread where the store can do it without waiting for
+  // another (the file store under --fsync always: it writes and syncs the data file here,
+  // with no thread hand-off, unless another thread is at the disk). It may block for that
+  // write and sync. An io_uring loop calls it; by default it is commit().
+  virtual void commit_here() { commit(); }
+
   // Replies that depend on a seq up to this one may leave.
   virtual Seq durable_seq() const = 0;
 

@@ -453,6 +453,89 @@ TEST_F(FileStoreTest, FailedSyncLeavesDurabilityAtTheLastGoodBatch) {
   EXPECT_EQ(store->durable_seq(), good);
 }
 
+// An io_uring loop's commit: the write and the sync happen on the calling thread, which
+// sees the durable seq advance and the listener called before the call returns.
+TEST_F(FileStoreTest, CommitHereWritesAndSyncsOnTheCallingThread) {
+  {
+    auto store = open();
+    std::thread::id told_on;
+    store->on_durable([&] { told_on = std::this_thread::get_id(); });
+    plan_->armed = true;
+    store->add(5);
+    const Seq seq = store->add(2).seq;
+    store->commit_here();
+    EXPECT_GE(store->durable_seq(), seq);
+    EXPECT_EQ(told_on, std::this_thread::get_id());
+    EXPECT_EQ(plan_->slot_writes.load(), 1);  // one write and one sync for the batch
+    EXPECT_EQ(plan_->syncs.load(), 1);
+    store->commit_here();  // nothing new: nothing written
+    EXPECT_EQ(plan_->slot_writes.load(), 1);
+    EXPECT_TRUE(store->close());
+  }
+  auto reopened = open();
+  EXPECT_EQ(reopened->get().value, 7);
+}
+
+TEST_F(FileStoreTest, CommitHereFailedWriteIsReportedAndNothingBecomesDurable) {
+  auto store = open();
+  plan_->fail_write_at = 1;
+  plan_->armed = true;
+  const Seq seq = store->add(7).seq;
+  store->commit_here();
+  ASSERT_EQ(failures_.size(), 1U);  // reported on this thread, before the call returned
+  const std::string message = failures_.first();
+  EXPECT_NE(message.find("pwrite of slot"), std::string::npos) << message;
+  EXPECT_NE(message.find("Input/output error"), std::string::npos) << message;
+  EXPECT_LT(store->durable_seq(), seq);
+  store->add(1);
+  store->commit_here();  // nothing is written or synced any more, here or by the committer
+  store->commit();
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(store->close());
+  EXPECT_EQ(plan_->slot_writes.load(), 1);
+  EXPECT_EQ(plan_->syncs.load(), 0);
+  EXPECT_EQ(failures_.size(), 1U);
+}
+
+TEST_F(FileStoreTest, CommitHereFailedSyncLeavesDurabilityAtTheLastGoodBatch) {
+  auto store = open();
+  plan_->fail_sync_at = 2;
+  plan_->error = ENOSPC;
+  plan_->armed = true;
+  const Seq good = store->add(1).seq;
+  store->commit_here();
+  EXPECT_EQ(store->durable_seq(), good);
+  const Seq lost = store->add(1).seq;
+  store->commit_here();
+  ASSERT_EQ(failures_.size(), 1U);
+  const std::string message = failures_.first();
+  EXPECT_NE(message.find("fdatasync failed: No space left on device"), std::string::npos)
+      << message;
+  EXPECT_EQ(store->durable_seq(), good);
+  EXPECT_LT(store->durable_seq(), lost);
+  EXPECT_FALSE(store->close());
+  EXPECT_EQ(plan_->syncs.load(), 2);  // never retried, not even at close
+  EXPECT_EQ(store->durable_seq(), good);
+}
+
+// While the committer thread is at the disk, commit_here() does not wait for it: it leaves
+// the batch to the committer, which writes it once the sync in progress is over.
+TEST_F(FileStoreTest, CommitHereWhileTheCommitterIsAtTheDiskLeavesTheBatchToIt) {
+  auto store = open();
+  plan_->hold_syncs = true;
+  plan_->armed = true;
+  store->add(1);
+  store->commit();
+  ASSERT_TRUE(plan_->wait_for_sync_entered(1));
+  const Seq later = store->add(1).seq;
+  store->commit_here();  // returns at once: the disk is busy
+  EXPECT_LT(store->durable_seq(), later);
+  plan_->release();
+  EXPECT_TRUE(eventually([&] { return store->durable_seq() >= later; }));
+  EXPECT_TRUE(store->close());
+  EXPECT_EQ(plan_->syncs.load(), 2);
+}
+
 TEST_F(FileStoreTest, ShortWriteIsAFailureAndTheFileStillReadsTheLastDurableValue) {
   {
     auto store = open();
