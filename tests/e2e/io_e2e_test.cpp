@@ -50,6 +50,8 @@ TEST(IoE2E, EpollWhenAskedFor) {
 
 // Docker's default profile refuses io_uring_setup with EPERM; others say ENOSYS.
 TEST(IoE2E, AutoFallsBackToEpollWithOneLineThatSaysWhy) {
+  // Where io_uring is already off, the line names that reason instead.
+  if (const auto unavailable = io_uring_unavailable()) GTEST_SKIP() << *unavailable;
   const std::vector<std::pair<std::string, std::string>> cases{
       {"EPERM", "io_uring_setup was refused (a seccomp profile, such as Docker's default)"},
       {"ENOSYS", "io_uring_setup does not exist here"}};
@@ -66,6 +68,7 @@ TEST(IoE2E, AutoFallsBackToEpollWithOneLineThatSaysWhy) {
 }
 
 TEST(IoE2E, IoUringAskedForWhereItCannotRunStopsTheStartWithOneClearLine) {
+  if (const auto unavailable = io_uring_unavailable()) GTEST_SKIP() << *unavailable;
   const RunResult result = run({binary("without_io_uring"), binary("count-server"), "--bind",
                                 "127.0.0.1", "--port", "0", "--in-memory", "--io", "io_uring"});
   EXPECT_TRUE(exited_with(result, 1)) << result.err;
