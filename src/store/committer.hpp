@@ -81,6 +81,14 @@ class Committer {
 
   bool failed() const { return failed_.load(std::memory_order_acquire); }
 
+  // Under the policy always: the committer waits for a wake() (it has looked, and found
+  // nothing to write; it looks again only when woken). Any thread; for tests that need the
+  // disk to themselves.
+  bool idle() const {
+    const std::lock_guard lock(mutex_);  // held by the committer from its flag to its wait
+    return sleeping_.load(std::memory_order_acquire);
+  }
+
   // Disk writes and syncs done so far (the first counts each slot write). Any thread.
   std::uint64_t writes() const { return writes_.load(std::memory_order_relaxed); }
   std::uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
@@ -125,7 +133,7 @@ class Committer {
   // cleared by the first wake() that sees it. The store's lock orders that look against
   // each mutation, so a mutation either is seen by the look or sees the flag.
   std::atomic<bool> sleeping_{false};
-  std::mutex mutex_;  // guards the two flags below
+  mutable std::mutex mutex_;  // guards the two flags below
   std::condition_variable changed_;
   bool wake_requested_ = false;
   bool stop_requested_ = false;
