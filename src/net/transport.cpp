@@ -162,7 +162,8 @@ void Transport::on_completion(unsigned op, int result, std::uint32_t flags) {
       return;
     case kPoll:
       --in_flight_;
-      poll_armed_ = 0;
+      // A poll cancelled by arm_poll() was replaced by one still in flight.
+      if (result != -ECANCELED) poll_armed_ = 0;
       return;
     default:
       return;
