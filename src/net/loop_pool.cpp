@@ -86,7 +86,13 @@ void Loop::detach(Session& session) {
   }
 }
 
-void Loop::await_durable(Session& session) { durable_waiters_.push_back(&session); }
+void Loop::await_durable(Session& session) {
+  durable_waiters_.push_back(&session);
+  durable_waiting_.store(true, std::memory_order_relaxed);
+  // Pairs with the fence in notify_durable(): either that notice sees this flag, or the
+  // session's next read of durable_seq() sees the advance it was about.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
 
 // A handler posted now runs after the completions this turn of the loop has already queued:
 // the sessions whose sockets were ready together are all served before the commit.
@@ -106,6 +112,10 @@ void Loop::commit_after_this_turn(Store& store) {
 }
 
 void Loop::notify_durable() {
+  // A loop none of whose sessions waits is left asleep: with every loop syncing its own
+  // batches, a notice to each loop per sync would wake the other cores for nothing.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (!durable_waiting_.load(std::memory_order_relaxed)) return;
   if (durable_notice_posted_.exchange(true, std::memory_order_acq_rel)) return;
   post([this] {
     durable_notice_posted_.store(false, std::memory_order_release);
@@ -117,6 +127,7 @@ void Loop::wake_durable_waiters() {
   if (durable_signal_) durable_signal_->cancel();
   std::vector<Session*> waiters;
   waiters.swap(durable_waiters_);
+  durable_waiting_.store(false, std::memory_order_relaxed);
   for (Session* session : waiters) {
     // Off the list, so the flag goes: only a session still on it may be on it when it ends
     // (detach() looks at the flag), and a dangling entry would be woken after its end.

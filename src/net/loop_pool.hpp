@@ -109,7 +109,9 @@ class Loop final : public RingTarget {
   void attach(Session& session);
   void detach(Session& session);
 
-  // `session` wants a wake() at the next durability advance; the session asks once per wait.
+  // `session` wants a wake() at the next durability advance; the session asks once per wait,
+  // then reads durable_seq() again (an advance published before this call may have found no
+  // waiter here, and sent no notice: see notify_durable()).
   void await_durable(Session& session);
 
   // Epoll loops: sessions that wait for durability and nothing else wait on this timer; it
@@ -125,7 +127,8 @@ class Loop final : public RingTarget {
   // been served, so that one disk sync covers all of their mutations.
   void commit_after_this_turn(Store& store);
 
-  // Any thread: durable_seq advanced; wakes the sessions that wait for it.
+  // Any thread, after durable_seq advanced: wakes the sessions that wait for it. Costs
+  // nothing when none of this loop's sessions waits (no post, no wake-up of its thread).
   void notify_durable();
 
   // Any thread: asks every session to finish (answer what it has received, then close)
@@ -167,6 +170,7 @@ class Loop final : public RingTarget {
   bool stopping_ = false;
   bool commit_posted_ = false;
   std::atomic<bool> durable_notice_posted_{false};  // any thread: one notice in flight at most
+  std::atomic<bool> durable_waiting_{false};        // durable_waiters_ is not empty, for notices
 
   // io_uring loops: sessions to step this turn and next, alarms, sessions waiting for buffers,
   // and the eventfd other threads write to after they post.

@@ -265,8 +265,8 @@ Session::Wait Session::serve_what_is_ready() {
   } else if (can_read()) {
     outcome = read_and_serve();
   }
-  outbox_.release(store_.durable_seq(),
-                  [this](const Reply& late, std::string& out) { render_late(late, out); });
+  const Seq durable = store_.durable_seq();
+  outbox_.release(durable, [this](const Reply& late, std::string& out) { render_late(late, out); });
   flush();
   if (failed_) return Wait::kDone;
   if (outbox_.empty() && (quit_ || peer_closed_ || stop_reading_)) return Wait::kDone;
@@ -275,9 +275,12 @@ Session::Wait Session::serve_what_is_ready() {
   if (!outbox_.sendable().empty()) return Wait::kWritable;
   if (outbox_.awaiting_durability() && !awaiting_durable_) {
     // No advance is missed: the store publishes durable_seq before it notifies, and the
-    // notice runs on this thread, after this registration.
+    // notice runs on this thread, after this registration. A notice that found no waiter
+    // was not sent; its advance shows in this second read, and the loop's own notice (no
+    // wake-up of another thread) then covers it.
     awaiting_durable_ = true;
     loop_.await_durable(*this);
+    if (store_.durable_seq() != durable) loop_.notify_durable();
   }
   if (paused_) return Wait::kPaused;
   // After a used-up read budget the socket still has data: waiting for it lets the other
