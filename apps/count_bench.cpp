@@ -48,6 +48,7 @@ struct Settings {
   bool tls = false;            // --tls, or implied by --cacert and --cert
   count::ClientTls tls_files;  // --cacert, --cert, --key
   std::string password_file;
+  std::string io = "auto";
   std::vector<std::string> etcd_endpoints;  // --protocol etcd: the -h entries, etcd URLs
 
   bool etcd() const { return protocol == "etcd"; }
@@ -123,6 +124,8 @@ std::string counter_json(const Settings& s, const CounterOutcome& counter) {
       json_string(counter.check ? counter.check->message : counter.problem));
 }
 
+const char* io_name(const count::LoadResult& r) { return r.on_io_uring ? "io_uring" : "epoll"; }
+
 void print_json(const Settings& s, const count::CommandMix& mix, const count::LoadResult& r,
                 const CounterOutcome& counter, const count::EtcdLoadResult* etcd, bool ok) {
   const count::Histogram& h = r.latency_ns;
@@ -143,7 +146,7 @@ void print_json(const Settings& s, const count::CommandMix& mix, const count::Lo
   }
   fmt::print(
       "{{\"protocol\":{},\"tls\":{},\"host\":{},\"port\":{},\"servers\":{},\"connections\":{},"
-      "\"threads\":{},"
+      "\"threads\":{},\"io\":{},"
       "\"pipeline\":{},\"mix\":{},\"add_value\":{},\"mode\":{},\"warmup_seconds\":{},"
       "\"seconds\":{:.6f},\"sent\":{},\"measured\":{},\"throughput_rps\":{:.1f},"
       "\"latency_us\":{{\"p50\":{:.3f},\"p99\":{:.3f},\"p999\":{:.3f},\"max\":{:.3f},"
@@ -154,7 +157,8 @@ void print_json(const Settings& s, const count::CommandMix& mix, const count::Lo
       json_string(s.protocol), s.load.setup.tls.has_value(),
       json_string(s.etcd() ? s.etcd_endpoints.front() : s.load.servers.front().host),
       s.etcd() ? "null" : fmt::format("{}", s.load.servers.front().port), servers,
-      s.load.connections, s.load.threads, s.load.pipeline, json_string(mix.text()), s.add_value,
+      s.load.connections, s.load.threads, json_string(etcd ? "grpc" : io_name(r)), s.load.pipeline,
+      json_string(mix.text()), s.add_value,
       json_string(s.load.requests > 0 ? "requests" : "duration"),
       s.load.requests > 0 ? 0.0 : s.warmup_s, r.window.count(), r.sent, r.measured, r.throughput(),
       micros(h.value_at_quantile(0.50)), micros(h.value_at_quantile(0.99)),
@@ -188,10 +192,13 @@ void print_table(const Settings& s, const count::CommandMix& mix, const count::L
       fmt::print("count-bench: {} protocol{}, {} servers (connections): {}\n", s.protocol, over,
                  names.size(), fmt::join(shares, ", "));
     }
-    fmt::print("  {} connection{} on {} thread{}, pipeline {}, mix {}{}\n", s.load.connections,
+    fmt::print("  {} connection{} on {} thread{} ({}), pipeline {}, mix {}{}\n", s.load.connections,
                s.load.connections == 1 ? "" : "s", s.load.threads, s.load.threads == 1 ? "" : "s",
-               s.load.pipeline, mix.text(),
+               io_name(r), s.load.pipeline, mix.text(),
                mix.uses(count::Op::kAdd) ? fmt::format(", add {}", s.add_value) : "");
+    if (!r.io_note.empty() && s.io == "auto" && !s.load.setup.tls) {
+      fmt::print("  {:<12} epoll, since io_uring cannot be used here: {}\n", "io", r.io_note);
+    }
   }
   if (s.load.requests > 0) {
     fmt::print("  {:<12} {} requests in {:.3f} s\n", "run", r.sent, r.window.count());
@@ -470,6 +477,12 @@ int main(int argc, char** argv) {
                  "File whose first line is the password: every connection logs in with it "
                  "(line: auth, resp: AUTH) before the clock starts")
       ->type_name("FILE");
+  auto* io = app.add_option("--io", s.io,
+                            "How the threads wait for their sockets: io_uring, epoll, or auto "
+                            "(io_uring where this kernel allows it, else epoll); TLS runs on "
+                            "epoll")
+                 ->check(CLI::IsMember({"auto", "io_uring", "epoll"}))
+                 ->capture_default_str();
   app.add_flag("--json", s.json, "Print one JSON object instead of the table");
   app.add_flag("!--no-counter-check", s.check_counter,
                "Do not read the counter before and after the run (for servers without one)");
@@ -490,6 +503,12 @@ int main(int argc, char** argv) {
     return usage_error("--password-file works with --protocol line and resp only");
   }
   if (s.tls) s.load.setup.tls = s.tls_files;
+  if (s.io == "io_uring" && s.tls) {
+    return usage_error("--io io_uring is for plain TCP: TLS runs on epoll");
+  }
+  s.load.io = s.io == "io_uring" ? count::LoadIo::kIoUring
+              : s.io == "epoll"  ? count::LoadIo::kEpoll
+                                 : count::LoadIo::kAuto;
   if (!s.password_file.empty()) {
     try {
       s.load.setup.password = count::read_password_file(s.password_file);
@@ -519,6 +538,9 @@ int main(int argc, char** argv) {
     }
     if (threads->count() > 0) {
       return usage_error("--protocol etcd takes no -t: each connection has a thread of its own");
+    }
+    if (io->count() > 0) {
+      return usage_error("--protocol etcd takes no --io: each connection is a gRPC client");
     }
     if (s.load.pipeline != 1) {
       return usage_error(

@@ -5,6 +5,9 @@
 // code over a TLS stream or over the bare socket, chosen once per connection.
 #include "loadgen/load_generator.hpp"
 
+#include <liburing.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/connect.hpp>
@@ -19,9 +22,11 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -226,17 +231,93 @@ struct Connection {
   std::size_t ring_head = 0;               // oldest request in flight
   std::size_t in_flight = 0;
   std::size_t mix_pos;  // position in the command mix's cycle
+
+  // On io_uring: what the ring holds for this connection, and how it ends.
+  std::size_t output_sent = 0;  // bytes of `output` the kernel has taken
+  bool sending = false;         // a send of `output` is in the ring: it must not change
+  bool receiving = false;       // a receive into `input` is in the ring
+  bool stopping = false;        // broken or timed out: shut down, ends once the ring lets go
+  bool ended = false;
 };
+
+// A worker's io_uring: completions are run by the worker's thread when it waits (the
+// kernel's deferred task-run mode, where it has it), so a reply that arrives wakes it only
+// when the wait can end.
+class BenchRing {
+ public:
+  explicit BenchRing(unsigned entries) {
+    io_uring_params params{};
+    params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+    int ret = io_uring_queue_init_params(entries, &ring_, &params);
+    if (ret == -EINVAL) {  // before 6.1: without those modes
+      params = io_uring_params{};
+      ret = io_uring_queue_init_params(entries, &ring_, &params);
+    }
+    if (ret < 0) throw std::system_error(-ret, std::generic_category(), "io_uring_setup");
+    if ((params.features & IORING_FEAT_EXT_ARG) == 0 ||
+        (params.features & IORING_FEAT_NODROP) == 0) {
+      io_uring_queue_exit(&ring_);
+      throw std::system_error(ENOSYS, std::generic_category(),
+                              "this kernel's io_uring cannot wait with a timeout");
+    }
+  }
+  ~BenchRing() { io_uring_queue_exit(&ring_); }
+  BenchRing(const BenchRing&) = delete;
+  BenchRing& operator=(const BenchRing&) = delete;
+
+  // A free entry: when the queue is full, what it holds goes to the kernel first.
+  io_uring_sqe* entry() {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (sqe == nullptr) {
+      io_uring_submit(&ring_);
+      sqe = io_uring_get_sqe(&ring_);
+    }
+    return sqe;
+  }
+
+  // Submits what was prepared and waits for one completion, at most `timeout`.
+  void submit_and_wait(std::chrono::milliseconds timeout) {
+    __kernel_timespec ts{};
+    ts.tv_sec = timeout.count() / 1000;
+    ts.tv_nsec = (timeout.count() % 1000) * 1'000'000;
+    io_uring_cqe* cqe = nullptr;
+    io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+  }
+
+  // Calls `handle(user_data, result)` for each completion there is.
+  template <typename Handle>
+  void drain(const Handle& handle) {
+    unsigned head = 0;
+    unsigned seen = 0;
+    io_uring_cqe* cqe = nullptr;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      handle(cqe->user_data, cqe->res);
+      ++seen;
+    }
+    io_uring_cq_advance(&ring_, seen);
+  }
+
+ private:
+  io_uring ring_{};
+};
+
+// Ring entries per worker: a send and a receive per connection fit in one turn's submission.
+unsigned ring_entries(std::size_t connections) {
+  unsigned entries = 64;
+  while (entries < 2 * connections && entries < 4096) entries *= 2;
+  return entries;
+}
 
 class Worker {
  public:
   Worker(const LoadOptions& options, const Codec& codec, const CommandMix& mix,
-         const Schedule& schedule, std::uint64_t budget)
+         const Schedule& schedule, std::uint64_t budget, bool on_ring)
       : options_(options),
         codec_(codec),
         mix_(mix),
         schedule_(schedule),
         budget_(budget),
+        on_ring_(on_ring),
         watchdog_(io_) {}
 
   // Opens connections first_index .. first_index + count - 1 on this worker's context, each
@@ -262,6 +343,11 @@ class Worker {
   void run() {
     last_reply_ = schedule_.start;
     active_ = connections_.size();
+    if (on_ring_) {
+      run_on_ring();
+      done_.store(true, std::memory_order_release);
+      return;
+    }
     for (auto& connection : connections_) {
       asio::co_spawn(io_, drive(*connection), asio::detached);
     }
@@ -347,6 +433,114 @@ class Worker {
       c.input_end += got;
       if (!consume(c, Clock::now())) break;
     }
+  }
+
+  // The same exchange as exchange(), on an io_uring of the worker's own: each connection
+  // has at most one send and one receive in the ring, and a turn's are submitted together
+  // with the wait that ends it (one system call per turn, however many connections).
+  void run_on_ring() {
+    BenchRing ring(ring_entries(connections_.size()));
+    const Clock::time_point now = Clock::now();
+    for (std::size_t i = 0; i < connections_.size(); ++i) advance(ring, i, now);
+    bool timed_out = false;
+    while (active_ > 0) {
+      ring.submit_and_wait(std::chrono::milliseconds(100));
+      const Clock::time_point at = Clock::now();
+      ring.drain([&](std::uint64_t data, int result) { on_completion(ring, data, result, at); });
+      if (!timed_out && Clock::now() - last_reply_ > options_.reply_timeout) {
+        // As the epoll loop's watchdog does: every connection goes; what is in flight is lost.
+        timed_out = true;
+        result_.timed_out = true;
+        note("no reply for " + std::to_string(options_.reply_timeout.count()) + " ms");
+        for (std::size_t i = 0; i < connections_.size(); ++i) {
+          Connection& c = *connections_[i];
+          if (!c.ended && !c.stopping) stop(c, "given up: no reply in time");
+          advance(ring, i, at);
+        }
+      }
+    }
+  }
+
+  static constexpr std::uint64_t kSend = 0;
+  static constexpr std::uint64_t kReceive = 1;
+
+  void on_completion(BenchRing& ring, std::uint64_t data, int result, Clock::time_point at) {
+    const std::size_t index = data >> 1U;
+    Connection& c = *connections_[index];
+    // Once the connection is shut down, a completion only gives its buffer back.
+    if ((data & 1U) == kSend) {
+      c.sending = false;
+      if (!c.stopping) sent(ring, index, result);
+    } else {
+      c.receiving = false;
+      if (!c.stopping) received(c, result, at);
+    }
+    advance(ring, index, at);
+  }
+
+  void sent(BenchRing& ring, std::size_t index, int result) {
+    Connection& c = *connections_[index];
+    if (result < 0) {
+      stop(c, "write failed: " + std::system_category().message(-result));
+    } else if ((c.output_sent += static_cast<std::size_t>(result)) < c.output.size()) {
+      send_rest(ring, index);  // the kernel took part of it
+    } else {
+      c.output.clear();
+    }
+  }
+
+  void received(Connection& c, int result, Clock::time_point at) {
+    if (result <= 0) {
+      stop(c, result == 0 ? std::string("the server closed the connection")
+                          : "read failed: " + std::system_category().message(-result));
+      return;
+    }
+    c.input_end += static_cast<std::size_t>(result);
+    if (!consume(c, at)) stop(c, "");  // consume() has said why
+  }
+
+  // Puts in the ring what connection `index` can do next: its next requests when none is
+  // being sent, a receive while replies are due; or ends it.
+  void advance(BenchRing& ring, std::size_t index, Clock::time_point now) {
+    Connection& c = *connections_[index];
+    if (c.ended) return;
+    if (!c.stopping && !c.sending) {
+      fill(c, now);
+      if (!c.output.empty()) {
+        c.output_sent = 0;
+        send_rest(ring, index);
+      }
+    }
+    if (!c.stopping && !c.receiving && c.in_flight > 0) {
+      c.receiving = true;
+      io_uring_sqe* sqe = ring.entry();
+      io_uring_prep_recv(sqe, c.link.socket.native_handle(), c.input.data() + c.input_end,
+                         c.input.size() - c.input_end, 0);
+      io_uring_sqe_set_data64(sqe, index << 1U | kReceive);
+    }
+    if (!c.sending && !c.receiving && (c.stopping || c.in_flight == 0)) {
+      c.ended = true;
+      asio::error_code ignored;
+      c.link.socket.close(ignored);
+      --active_;
+    }
+  }
+
+  void send_rest(BenchRing& ring, std::size_t index) {
+    Connection& c = *connections_[index];
+    c.sending = true;
+    io_uring_sqe* sqe = ring.entry();
+    io_uring_prep_send(sqe, c.link.socket.native_handle(), c.output.data() + c.output_sent,
+                       c.output.size() - c.output_sent, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, index << 1U | kSend);
+  }
+
+  // The connection can no longer be used: what it has in flight is lost (`why`, unless
+  // consume() has said it), and the ring's operations on it end at the shutdown.
+  void stop(Connection& c, const std::string& why) {
+    if (!why.empty()) broken(c, why);
+    c.stopping = true;
+    ::shutdown(c.link.socket.native_handle(), SHUT_RDWR);
   }
 
   bool may_send(Clock::time_point now) {
@@ -481,6 +675,7 @@ class Worker {
   const CommandMix& mix_;
   const Schedule& schedule_;
   std::uint64_t budget_;  // requests this worker may still send (by count)
+  bool on_ring_;          // run on io_uring (plain TCP) rather than the Asio loop
   asio::io_context io_{1};
   asio::steady_timer watchdog_;
   std::vector<std::unique_ptr<Connection>> connections_;
@@ -558,6 +753,16 @@ LoadResult LoadGenerator::run(const std::function<void(const Progress&)>& on_pro
 
   Schedule schedule;
   schedule.by_count = options_.requests > 0;
+  LoadResult total;
+  if (options_.io != LoadIo::kEpoll) {
+    std::optional<std::string> unavailable = load_io_uring_unavailable();
+    if (!unavailable && options_.setup.tls) unavailable = "TLS runs on epoll";
+    if (unavailable && options_.io == LoadIo::kIoUring) {
+      throw ConnectError("io_uring cannot be used: " + *unavailable);
+    }
+    total.on_io_uring = !unavailable;
+    if (unavailable) total.io_note = *unavailable;
+  }
   // Shared by every TLS connection; outlives the workers, which are destroyed first.
   std::unique_ptr<asio::ssl::context> tls_context;
   std::vector<std::unique_ptr<Worker>> workers;
@@ -579,7 +784,8 @@ LoadResult LoadGenerator::run(const std::function<void(const Progress&)>& on_pro
         budget +=
             options_.requests / connections + (index < options_.requests % connections ? 1 : 0);
       }
-      workers.push_back(std::make_unique<Worker>(options_, codec_, mix_, schedule, budget));
+      workers.push_back(
+          std::make_unique<Worker>(options_, codec_, mix_, schedule, budget, total.on_io_uring));
       workers.back()->open(share, endpoints, opened, tls_context.get());
       opened += share;
     }
@@ -589,7 +795,6 @@ LoadResult LoadGenerator::run(const std::function<void(const Progress&)>& on_pro
   run_workers(workers, schedule, on_progress, every,
               [](const auto& worker) { return worker.replies(); });
 
-  LoadResult total;
   Clock::time_point last_reply = schedule.start;
   for (auto& worker : workers) {
     LoadResult& part = worker->result();
@@ -609,6 +814,22 @@ LoadResult LoadGenerator::run(const std::function<void(const Progress&)>& on_pro
   }
   total.window = schedule.by_count ? Seconds(last_reply - schedule.start) : options_.duration;
   return total;
+}
+
+std::optional<std::string> load_io_uring_unavailable() {
+  try {
+    BenchRing ring(ring_entries(1));
+  } catch (const std::system_error& e) {
+    const int error = e.code().value();
+    if (error == EPERM || error == EACCES || error == ENOSYS) {
+      return std::string(
+                 "io_uring_setup was refused (kernel.io_uring_disabled, or a seccomp "
+                 "profile such as Docker's default): ") +
+             e.code().message();
+    }
+    return e.what();
+  }
+  return std::nullopt;
 }
 
 void prepare_counter(const ServerAddress& server, const Codec& codec, const ConnectionSetup& setup,

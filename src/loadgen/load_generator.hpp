@@ -44,6 +44,15 @@ struct ConnectionSetup {
   std::string password;          // sent as the codec's auth_request(); empty: none
 };
 
+// How a worker waits for its sockets. io_uring: one ring per worker thread, each turn's
+// sends and receives submitted with the wait that ends it (plain TCP only; TLS runs on
+// epoll); auto: io_uring where the kernel allows it, else epoll.
+enum class LoadIo { kAuto, kIoUring, kEpoll };
+
+// Why io_uring cannot be used by this process (the kernel, a seccomp profile, a limit), or
+// nothing when it can.
+std::optional<std::string> load_io_uring_unavailable();
+
 struct LoadOptions {
   // Connection i goes to servers[i % servers.size()]; at least one.
   std::vector<ServerAddress> servers{{kDefaultServerHost, kDefaultServerPort}};
@@ -59,6 +68,7 @@ struct LoadOptions {
   // TLS and password. Connections are set up, all at once, within reply_timeout, before
   // the clock starts.
   ConnectionSetup setup;
+  LoadIo io = LoadIo::kAuto;  // io_uring asked for where it cannot run: ConnectError
 };
 
 // What the progress callback sees, about once per interval.
@@ -82,6 +92,8 @@ struct LoadResult {
   unsigned broken_connections = 0;
   bool timed_out = false;
   std::string first_problem;  // the first bad reply or broken connection, for people
+  bool on_io_uring = false;   // the workers waited on io_uring (else epoll)
+  std::string io_note;        // why not io_uring, under --io auto; empty otherwise
 
   double throughput() const {
     return window.count() > 0 ? static_cast<double>(measured) / window.count() : 0.0;

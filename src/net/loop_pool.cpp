@@ -12,7 +12,9 @@
 
 namespace count {
 
-const char* io_backend_name(IoBackend io) { return io == IoBackend::kIoUring ? "io_uring" : "epoll"; }
+const char* io_backend_name(IoBackend io) {
+  return io == IoBackend::kIoUring ? "io_uring" : "epoll";
+}
 
 // A loop runs on one thread only, and every socket and timer operation of a loop happens on
 // that thread (connections are handed over as plain descriptors and registered there). So
@@ -281,8 +283,7 @@ void Loop::run_ring() {
   }
 }
 
-LoopPool::LoopPool(unsigned loops, unsigned local_loops, const SessionPolicy& policy,
-                   IoBackend io)
+LoopPool::LoopPool(unsigned loops, unsigned local_loops, const SessionPolicy& policy, IoBackend io)
     : local_loops_(std::clamp(local_loops, 1U, std::max(loops, 1U))) {
   loops_.reserve(std::max(loops, 1U));
   for (unsigned i = 0; i < std::max(loops, 1U); ++i) {

@@ -179,10 +179,10 @@ class Loop final : public RingTarget {
   std::vector<Alarm> alarms_;
   std::vector<Session*> starved_;
   int wake_fd_ = -1;
-  std::uint64_t wake_count_ = 0;                 // what the ring's read of wake_fd_ fills
-  std::atomic<bool> wake_pending_{false};        // any thread: a write to wake_fd_ is due
-  std::atomic<bool> stop_requested_{false};      // any thread: stop()
-  std::atomic<std::thread::id> thread_{};        // the loop's, once it runs
+  std::uint64_t wake_count_ = 0;             // what the ring's read of wake_fd_ fills
+  std::atomic<bool> wake_pending_{false};    // any thread: a write to wake_fd_ is due
+  std::atomic<bool> stop_requested_{false};  // any thread: stop()
+  std::atomic<std::thread::id> thread_{};    // the loop's, once it runs
 
   // Last, so that they are destroyed first: the sessions still waiting detach from the
   // members above as they are destroyed (on an io_uring loop, after the ring has stopped

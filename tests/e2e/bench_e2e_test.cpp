@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "loadgen/load_generator.hpp"
 #include "support/other_server.hpp"
 #include "support/process.hpp"
 
@@ -199,6 +200,143 @@ TEST(BenchE2E, AServerThatLosesUpdatesFailsTheCounterCheck) {
   EXPECT_NE(result.err.find("off by 400"), std::string::npos) << result.err;
 }
 
+// A server inside the test that takes each connection's first request and then either
+// says nothing more (`hang_up` false) or closes the connection.
+class CutOffServer {
+ public:
+  explicit CutOffServer(bool hang_up) : hang_up_(hang_up) {
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~CutOffServer() {
+    stop_ = true;
+    thread_.join();
+    for (const int fd : kept_) ::close(fd);
+  }
+  CutOffServer(const CutOffServer&) = delete;
+  CutOffServer& operator=(const CutOffServer&) = delete;
+
+  std::uint16_t port() const { return listener_.port(); }
+
+ private:
+  void serve() {
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (!stop_ && std::chrono::steady_clock::now() < deadline) {
+      pollfd listening{listener_.fd(), POLLIN, 0};
+      if (::poll(&listening, 1, 50) <= 0) continue;
+      const int fd = ::accept(listener_.fd(), nullptr, nullptr);
+      if (fd < 0) continue;
+      pollfd request{fd, POLLIN, 0};
+      char chunk[256];
+      if (::poll(&request, 1, 5000) > 0) (void)::read(fd, chunk, sizeof chunk);
+      if (hang_up_) {
+        ::close(fd);
+      } else {
+        kept_.push_back(fd);
+      }
+    }
+  }
+
+  bool hang_up_;
+  LoopbackListener listener_;
+  std::vector<int> kept_;  // touched only by thread_ until it is joined
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// The ways of waiting count-bench can use on this machine.
+std::vector<std::string> bench_io_modes() {
+  if (count::load_io_uring_unavailable()) return {"epoll"};
+  return {"io_uring", "epoll"};
+}
+
+TEST(BenchE2E, BothWaysOfWaitingPassEveryCheckAndSayWhichRan) {
+  ServerProcess server({"--in-memory"});
+  for (const std::string& io : bench_io_modes()) {
+    for (const char* pipeline : {"1", "16"}) {
+      const RunResult result = bench(server.port(), {"--io", io, "-n", "4000", "-c", "9", "-t", "2",
+                                                     "-P", pipeline, "--json"});
+      ASSERT_TRUE(exited_with(result, 0)) << io << "\n" << result.out << result.err;
+      EXPECT_NE(result.out.find("\"io\":\"" + io + "\""), std::string::npos) << result.out;
+      EXPECT_NE(result.out.find("\"sent\":4000,"), std::string::npos) << result.out;
+      EXPECT_NE(result.out.find("\"good\":4000,"), std::string::npos) << result.out;
+      EXPECT_NE(result.out.find("\"ok\":true"), std::string::npos) << result.out;
+    }
+  }
+  // By time, and in the table: the line names the way of waiting.
+  const RunResult table = bench(server.port(), {"-d", "0.3", "--warmup", "0.1", "-c", "3"});
+  ASSERT_TRUE(exited_with(table, 0)) << table.out << table.err;
+  EXPECT_NE(table.out.find("3 connections on 1 thread (" + bench_io_modes().front() + ")"),
+            std::string::npos)
+      << table.out;
+  EXPECT_EQ(server.stop(), 0);
+}
+
+TEST(BenchE2E, AServerThatStopsReplyingTimesOutOnBothWaysOfWaiting) {
+  for (const std::string& io : bench_io_modes()) {
+    CutOffServer server(/*hang_up=*/false);
+    const auto started = std::chrono::steady_clock::now();
+    const RunResult result = bench(server.port(), {"--io", io, "-n", "100", "-c", "3", "-P", "2",
+                                                   "--timeout", "0.3", "--no-counter-check"});
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 20s);
+    EXPECT_TRUE(exited_with(result, 1)) << io << "\n" << result.out << result.err;
+    EXPECT_NE(result.out.find("0 good"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("6 lost in flight, 3 broken connections"), std::string::npos)
+        << io << "\n"
+        << result.out;
+    EXPECT_NE(result.err.find("no reply for 300 ms"), std::string::npos) << io << result.err;
+  }
+}
+
+TEST(BenchE2E, AServerThatHangsUpBreaksTheConnectionsOnBothWaysOfWaiting) {
+  for (const std::string& io : bench_io_modes()) {
+    CutOffServer server(/*hang_up=*/true);
+    const RunResult result =
+        bench(server.port(), {"--io", io, "-n", "100", "-c", "2", "-P", "3", "--no-counter-check"});
+    EXPECT_TRUE(exited_with(result, 1)) << io << "\n" << result.out << result.err;
+    EXPECT_NE(result.out.find("6 lost in flight, 2 broken connections"), std::string::npos)
+        << io << "\n"
+        << result.out;
+    EXPECT_NE(result.err.find("the server closed the connection (3 request(s) in flight lost)"),
+              std::string::npos)
+        << io << "\n"
+        << result.err;
+  }
+}
+
+TEST(BenchE2E, IoUringFallsBackToEpollWhereItIsRefused) {
+  if (const auto unavailable = count::load_io_uring_unavailable()) GTEST_SKIP() << *unavailable;
+  ServerProcess server({"--in-memory"});
+  const std::vector<std::string> bench_args{binary("count-bench"),
+                                            "-h",
+                                            "127.0.0.1",
+                                            "-p",
+                                            std::to_string(server.port()),
+                                            "-n",
+                                            "500",
+                                            "-c",
+                                            "2"};
+  std::vector<std::string> automatic{binary("without_io_uring"), "--errno", "EPERM"};
+  automatic.insert(automatic.end(), bench_args.begin(), bench_args.end());
+  const RunResult fell_back = run(automatic, {}, 60s);
+  ASSERT_TRUE(exited_with(fell_back, 0)) << fell_back.out << fell_back.err;
+  EXPECT_NE(fell_back.out.find("2 connections on 1 thread (epoll)"), std::string::npos)
+      << fell_back.out;
+  EXPECT_NE(fell_back.out.find("epoll, since io_uring cannot be used here: io_uring_setup was "
+                               "refused"),
+            std::string::npos)
+      << fell_back.out;
+
+  std::vector<std::string> asked{binary("without_io_uring"), "--errno", "ENOSYS"};
+  asked.insert(asked.end(), bench_args.begin(), bench_args.end());
+  asked.insert(asked.end(), {"--io", "io_uring"});
+  const RunResult refused = run(asked, {}, 60s);
+  EXPECT_TRUE(exited_with(refused, 2)) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("count-bench: io_uring cannot be used: io_uring_setup was refused"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_EQ(server.stop(), 0);
+}
+
 TEST(BenchE2E, NoServerExitsTwo) {
   std::uint16_t port = 0;
   {
@@ -229,6 +367,15 @@ TEST(BenchE2E, UsageErrorsExitTwo) {
   EXPECT_TRUE(exited_with(twice, 2));
   EXPECT_NE(twice.err.find("listed twice"), std::string::npos) << twice.err;
   EXPECT_TRUE(exited_with(run({binary("count-bench"), "-p", "0"}), 2));
+  const RunResult io = run({binary("count-bench"), "--io", "poll"});
+  EXPECT_TRUE(exited_with(io, 2));
+  EXPECT_NE(io.err.find("--io"), std::string::npos) << io.err;
+  const RunResult tls = run({binary("count-bench"), "--io", "io_uring", "--tls"});
+  EXPECT_TRUE(exited_with(tls, 2));
+  EXPECT_NE(tls.err.find("--io io_uring is for plain TCP"), std::string::npos) << tls.err;
+  const RunResult etcd = run({binary("count-bench"), "--protocol", "etcd", "--io", "epoll"});
+  EXPECT_TRUE(exited_with(etcd, 2));
+  EXPECT_NE(etcd.err.find("takes no --io"), std::string::npos) << etcd.err;
   EXPECT_TRUE(exited_with(run({binary("count-bench"), "--help"}), 0));
 }
 
