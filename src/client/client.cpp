@@ -179,6 +179,8 @@ std::string describe(const TlsOutcome& outcome, const SSL* ssl) {
 
 Client::Client(int fd, std::string peer) : fd_(fd), peer_(std::move(peer)) {}
 
+Client Client::adopt(int fd, std::string peer) { return Client(fd, std::move(peer)); }
+
 Client Client::connect(const std::string& host, std::uint16_t port,
                        std::chrono::milliseconds timeout, const ClientTls* tls) {
   std::string peer = fmt::format("{}:{}", host, port);

@@ -37,6 +37,10 @@ class Client {
                         std::chrono::milliseconds timeout = std::chrono::seconds(5),
                         const ClientTls* tls = nullptr);
 
+  // Takes a socket already connected over plain TCP (one made in another network
+  // namespace, say); `peer` names the server in errors.
+  static Client adopt(int fd, std::string peer);
+
   Client(Client&& other) noexcept;
   Client& operator=(Client&& other) noexcept;
   ~Client();

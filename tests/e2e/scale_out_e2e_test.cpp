@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "support/etcd_cluster.hpp"
+#include "support/front_end_load.hpp"
 #include "support/history.hpp"
 #include "support/process.hpp"
 
@@ -32,16 +33,6 @@ constexpr int kClients = 6;
 constexpr std::size_t kPipeline = 8;
 // How long a request waits for etcd before its err: shorter than the outages below.
 constexpr char kEtcdTimeoutMs[] = "1500";
-
-// What one client saw. Deltas are positive, so a value can only grow.
-struct Tally {
-  std::int64_t acknowledged = 0;   // sum of the mutations answered ok
-  std::int64_t refused = 0;        // sum of those answered err: never applied
-  std::int64_t unknown = 0;        // sum of those whose connection broke first
-  std::int64_t ok_after_heal = 0;  // oks sent after the fault was over
-  std::int64_t err_replies = 0;
-  std::string problem;
-};
 
 class ScaleOutE2E : public ::testing::Test {
  protected:
@@ -66,30 +57,20 @@ class ScaleOutE2E : public ::testing::Test {
   // thirds. Returns every client's tally added up.
   Tally run_load(std::chrono::milliseconds length, const std::function<void()>& fault,
                  const std::function<void()>& heal) {
-    std::vector<Tally> tallies(kClients);
-    std::atomic<bool> healed{false};
-    const auto end = Clock::now() + length;
-    std::vector<std::thread> clients;
-    for (int c = 0; c < kClients; ++c) {
-      clients.emplace_back(
-          [&, c] { client_loop(c, end, healed, tallies[static_cast<std::size_t>(c)]); });
-    }
-    std::this_thread::sleep_for(length / 3);
-    fault();
-    std::this_thread::sleep_for(length / 3);
-    heal();
-    healed = true;
-    for (std::thread& client : clients) client.join();
-    Tally all;
-    for (const Tally& one : tallies) {
-      all.acknowledged += one.acknowledged;
-      all.refused += one.refused;
-      all.unknown += one.unknown;
-      all.ok_after_heal += one.ok_after_heal;
-      all.err_replies += one.err_replies;
-      if (all.problem.empty()) all.problem = one.problem;
-    }
-    return all;
+    FrontEndLoad load(
+        history_, kFrontEnds,
+        [this](int index) -> std::optional<Client> {
+          if (!alive_[static_cast<std::size_t>(index)]) return std::nullopt;
+          try {
+            Client client = front_ends_[static_cast<std::size_t>(index)]->connect();
+            client.set_receive_timeout(20s);
+            return client;
+          } catch (const ClientError&) {
+            return std::nullopt;
+          }
+        },
+        kClients, kPipeline);
+    return load.run(length, fault, heal);
   }
 
   // The value every running front end reads once the load is over: they must agree.
@@ -143,84 +124,6 @@ class ScaleOutE2E : public ::testing::Test {
 
  private:
   std::array<std::atomic<bool>, kFrontEnds> alive_{true, true, true};
-
-  void client_loop(int index, Clock::time_point end, const std::atomic<bool>& healed,
-                   Tally& tally) {
-    int front_end = index % kFrontEnds;
-    std::int64_t last_seen = INT64_MIN;
-    std::uint64_t step = static_cast<std::uint64_t>(index) * 7;
-    for (int batch = 0; batch < 100'000 && Clock::now() < end; ++batch) {
-      std::optional<Client> client;
-      for (int tries = 0; tries < kFrontEnds * 2 && !client; ++tries) {
-        if (alive_[static_cast<std::size_t>(front_end)]) {
-          try {
-            client = front_ends_[static_cast<std::size_t>(front_end)]->connect();
-            client->set_receive_timeout(20s);
-          } catch (const ClientError&) {
-          }
-        }
-        if (!client) front_end = (front_end + 1) % kFrontEnds;
-      }
-      if (!client) {
-        tally.problem = "no front end accepts connections";
-        return;
-      }
-      // Batches on this connection until the end or until it breaks.
-      while (Clock::now() < end) {
-        // incr only: one mutation size keeps the linearizability check exact.
-        std::string requests;
-        std::vector<std::int64_t> deltas;
-        std::vector<History::OpId> ops;
-        for (std::size_t i = 0; i < kPipeline; ++i) {
-          const bool get = ++step % 11 == 0;
-          deltas.push_back(get ? 0 : 1);
-          requests += get ? "get\n" : "incr\n";
-        }
-        for (const std::int64_t delta : deltas) {
-          ops.push_back(delta == 0 ? history_.begin_get() : history_.begin_add(delta));
-        }
-        const bool after_heal = healed.load();
-        std::size_t answered = 0;
-        try {
-          client->send(requests);
-          for (; answered < deltas.size(); ++answered) {
-            const auto reply = client->read_line();
-            if (!reply) break;
-            const std::int64_t delta = deltas[answered];
-            const History::OpId op = ops[answered];
-            if (delta == 0 && reply->starts_with("val ")) {
-              const std::int64_t seen = std::stoll(reply->substr(4));
-              history_.end_get(op, seen);
-              if (seen < last_seen && tally.problem.empty()) tally.problem = "a get went backwards";
-              last_seen = seen;
-            } else if (delta == 0 && *reply == "err") {
-              history_.abandon(op);
-              ++tally.err_replies;
-            } else if (delta != 0 && *reply == "ok") {
-              history_.end_add(op, Outcome::kOk);
-              tally.acknowledged += delta;
-              if (after_heal) tally.ok_after_heal += delta;
-            } else if (delta != 0 && *reply == "err") {
-              history_.end_add(op, Outcome::kErr);
-              tally.refused += delta;
-              ++tally.err_replies;
-            } else if (tally.problem.empty()) {
-              tally.problem = "unexpected reply '" + *reply + "'";
-            }
-          }
-        } catch (const ClientError&) {
-        }
-        if (answered < deltas.size()) {
-          for (std::size_t i = answered; i < deltas.size(); ++i) {
-            history_.abandon(ops[i]);
-            tally.unknown += deltas[i];
-          }
-          front_end = (front_end + 1) % kFrontEnds;
-          break;  // the connection broke: on to another front end
-        }
-      }
-    }
-  }
 };
 
 TEST_F(ScaleOutE2E, KillingAFollowerLosesNothing) {

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <fmt/core.h>
+#include <grpcpp/create_channel_posix.h>
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -30,6 +31,8 @@ constexpr const char* kEtcdBinary = "/usr/bin/etcd";
 // takes its etcd members with it. It execs the program: the PID stays the member's.
 constexpr const char* kSetpriv = "/usr/bin/setpriv";
 constexpr int kStartAttempts = 3;
+constexpr std::uint16_t kLabClientPort = 2379;  // a member alone in its namespace: etcd's own
+constexpr std::uint16_t kLabPeerPort = 2380;
 
 // Ports that were free a moment ago: each bound to 127.0.0.1:0 at once, so they differ,
 // then released for etcd. Another process may still take one before etcd binds it; the
@@ -56,7 +59,7 @@ std::vector<std::uint16_t> free_ports(std::size_t count) {
   return ports;
 }
 
-bool accepts_connections(std::uint16_t port) {
+bool loopback_accepts(std::uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
   sockaddr_in address{};
@@ -81,6 +84,7 @@ std::string tail(const std::string& text, std::size_t lines) {
 
 struct EtcdCluster::Member {
   std::string name;
+  std::string host;  // the address it listens on
   std::uint16_t client_port = 0;
   std::uint16_t peer_port = 0;
   std::filesystem::path data_dir;
@@ -99,7 +103,13 @@ struct EtcdCluster::Status {
   std::uint64_t leader_id = 0;
 };
 
-EtcdCluster::EtcdCluster() {
+EtcdCluster::EtcdCluster() : EtcdCluster(nullptr) {}
+
+EtcdCluster::EtcdCluster(const NetworkLab& lab) : EtcdCluster(&lab) {}
+
+std::string EtcdCluster::node(int member) { return fmt::format("etcd{}", member); }
+
+EtcdCluster::EtcdCluster(const NetworkLab* lab) : lab_(lab) {
   if (!std::filesystem::exists(kEtcdBinary)) {
     throw std::runtime_error(
         fmt::format("{} is missing: scripts/install-deps installs it (Debian package etcd-server)",
@@ -130,8 +140,9 @@ bool EtcdCluster::start_all(int attempt) {
   for (int member = 0; member < kMembers; ++member) {
     if (members_[member]) kill(member);
   }
-  // Two per member, client then peer.
-  const std::vector<std::uint16_t> ports = free_ports(std::size_t{2} * kMembers);
+  // Two per member, client then peer; in a lab each member has its namespace's ports.
+  const std::vector<std::uint16_t> ports =
+      lab_ != nullptr ? std::vector<std::uint16_t>{} : free_ports(std::size_t{2} * kMembers);
   const std::filesystem::path folder = dir_.path() / fmt::format("attempt{}", attempt);
   std::filesystem::create_directories(folder);
 
@@ -139,48 +150,62 @@ bool EtcdCluster::start_all(int attempt) {
   for (int member = 0; member < kMembers; ++member) {
     auto created = std::make_unique<Member>();
     created->name = fmt::format("member{}", member);
-    const auto first = std::size_t{2} * static_cast<std::size_t>(member);
-    created->client_port = ports[first];
-    created->peer_port = ports[first + 1];
+    if (lab_ != nullptr) {
+      created->host = lab_->address(node(member));
+      created->client_port = kLabClientPort;
+      created->peer_port = kLabPeerPort;
+    } else {
+      const auto first = std::size_t{2} * static_cast<std::size_t>(member);
+      created->host = "127.0.0.1";
+      created->client_port = ports[first];
+      created->peer_port = ports[first + 1];
+    }
     created->data_dir = folder / created->name;
     if (member > 0) initial_cluster += ',';
-    initial_cluster += fmt::format("{}=http://127.0.0.1:{}", created->name, created->peer_port);
+    initial_cluster +=
+        fmt::format("{}=http://{}:{}", created->name, created->host, created->peer_port);
     members_[member] = std::move(created);
   }
   for (int member = 0; member < kMembers; ++member) {
     Member& m = *members_[member];
-    const std::string client_url = fmt::format("http://127.0.0.1:{}", m.client_port);
-    const std::string peer_url = fmt::format("http://127.0.0.1:{}", m.peer_port);
-    m.argv = {
-        kSetpriv,
-        "--pdeathsig=KILL",
-        "--",
-        kEtcdBinary,
-        "--name=" + m.name,
-        "--data-dir=" + m.data_dir.string(),
-        "--listen-client-urls=" + client_url,
-        "--advertise-client-urls=" + client_url,
-        "--listen-peer-urls=" + peer_url,
-        "--initial-advertise-peer-urls=" + peer_url,
-        "--initial-cluster=" + initial_cluster,
-        "--initial-cluster-state=new",
-        // Unique per cluster: members of two test clusters never take each other in.
-        fmt::format("--initial-cluster-token={}-{}", dir_.path().filename().string(), attempt),
-        fmt::format("--heartbeat-interval={}", kHeartbeatMs),
-        fmt::format("--election-timeout={}", kElectionMs),
-        // A member that merely missed heartbeats (a busy machine) asks the others before
-        // it calls an election, rather than deposing a working leader.
-        "--pre-vote=true",
-        "--logger=zap",
-        "--log-outputs=stderr",
-    };
-    // Reconnects soon after the member (re)starts. The minimum backoff stays gRPC's: it
-    // is also how long one connection attempt may take.
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
-    m.channel = grpc::CreateCustomChannel(fmt::format("ipv4:127.0.0.1:{}", m.client_port),
-                                          grpc::InsecureChannelCredentials(), args);
+    const std::string client_url = fmt::format("http://{}:{}", m.host, m.client_port);
+    const std::string peer_url = fmt::format("http://{}:{}", m.host, m.peer_port);
+    m.argv = {kSetpriv, "--pdeathsig=KILL", "--"};
+    if (lab_ != nullptr) {
+      const std::vector<std::string> launcher = lab_->launcher(node(member));
+      m.argv.insert(m.argv.end(), launcher.begin(), launcher.end());
+    }
+    m.argv.insert(
+        m.argv.end(),
+        {
+            kEtcdBinary,
+            "--name=" + m.name,
+            "--data-dir=" + m.data_dir.string(),
+            "--listen-client-urls=" + client_url,
+            "--advertise-client-urls=" + client_url,
+            "--listen-peer-urls=" + peer_url,
+            "--initial-advertise-peer-urls=" + peer_url,
+            "--initial-cluster=" + initial_cluster,
+            "--initial-cluster-state=new",
+            // Unique per cluster: members of two test clusters never take each other in.
+            fmt::format("--initial-cluster-token={}-{}", dir_.path().filename().string(), attempt),
+            fmt::format("--heartbeat-interval={}", kHeartbeatMs),
+            fmt::format("--election-timeout={}", kElectionMs),
+            // A member that merely missed heartbeats (a busy machine) asks the others before
+            // it calls an election, rather than deposing a working leader.
+            "--pre-vote=true",
+            "--logger=zap",
+            "--log-outputs=stderr",
+        });
+    if (lab_ == nullptr) {
+      // Reconnects soon after the member (re)starts. The minimum backoff stays gRPC's: it
+      // is also how long one connection attempt may take.
+      grpc::ChannelArguments args;
+      args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
+      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
+      m.channel = grpc::CreateCustomChannel(fmt::format("ipv4:127.0.0.1:{}", m.client_port),
+                                            grpc::InsecureChannelCredentials(), args);
+    }
     spawn_member(member);
   }
 
@@ -227,7 +252,23 @@ std::string EtcdCluster::endpoints() const {
 }
 
 std::string EtcdCluster::endpoint(int member) const {
-  return fmt::format("http://127.0.0.1:{}", members_[member]->client_port);
+  return fmt::format("http://{}:{}", members_[member]->host, members_[member]->client_port);
+}
+
+std::shared_ptr<grpc::Channel> EtcdCluster::channel_to(int member) const {
+  const Member& m = *members_[member];
+  if (lab_ == nullptr) return m.channel;
+  const int fd = lab_->connect_from(node(member), m.host, m.client_port, 150);
+  if (fd < 0) return nullptr;
+  return grpc::CreateInsecureChannelFromFd(m.host, fd);
+}
+
+bool EtcdCluster::accepts_connections(int member) const {
+  const Member& m = *members_[member];
+  if (lab_ == nullptr) return loopback_accepts(m.client_port);
+  const int fd = lab_->connect_from(node(member), m.host, m.client_port, 200);
+  if (fd >= 0) ::close(fd);
+  return fd >= 0;
 }
 
 bool EtcdCluster::running(int member) const { return alive(member); }
@@ -258,11 +299,11 @@ void EtcdCluster::start(int member) {
   for (int attempt = 1; attempt <= 5; ++attempt) {
     spawn_member(member);
     const auto deadline = Clock::now() + 10s;
-    while (Clock::now() < deadline && alive(member) && !accepts_connections(m.client_port)) {
+    while (Clock::now() < deadline && alive(member) && !accepts_connections(member)) {
       std::this_thread::sleep_for(10ms);
     }
     if (alive(member)) {
-      if (accepts_connections(m.client_port)) return;
+      if (accepts_connections(member)) return;
       kill(member);
       break;
     }
@@ -275,7 +316,9 @@ void EtcdCluster::start(int member) {
 
 std::optional<EtcdCluster::Status> EtcdCluster::status(int member) const {
   if (!alive(member)) return std::nullopt;
-  auto stub = etcdserverpb::Maintenance::NewStub(members_[member]->channel);
+  const std::shared_ptr<grpc::Channel> channel = channel_to(member);
+  if (!channel) return std::nullopt;
+  auto stub = etcdserverpb::Maintenance::NewStub(channel);
   // Short: a member that has not joined yet holds the call until the deadline, and the
   // members are asked one after the other.
   grpc::ClientContext context;
@@ -308,14 +351,16 @@ bool EtcdCluster::wait_until_serving(std::chrono::milliseconds within) const {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (const std::optional<int> member = leader(std::max(left, 0ms))) {
-      auto stub = etcdserverpb::KV::NewStub(members_[*member]->channel);
-      grpc::ClientContext context;
-      context.set_deadline(std::chrono::system_clock::now() + 1s);
-      context.set_wait_for_ready(true);
-      etcdserverpb::RangeRequest request;
-      request.set_key("count-test-probe");
-      etcdserverpb::RangeResponse response;
-      if (stub->Range(&context, request, &response).ok()) return true;
+      if (const std::shared_ptr<grpc::Channel> channel = channel_to(*member)) {
+        auto stub = etcdserverpb::KV::NewStub(channel);
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + 1s);
+        context.set_wait_for_ready(true);
+        etcdserverpb::RangeRequest request;
+        request.set_key("count-test-probe");
+        etcdserverpb::RangeResponse response;
+        if (stub->Range(&context, request, &response).ok()) return true;
+      }
     }
     if (Clock::now() >= deadline) return false;
     std::this_thread::sleep_for(20ms);

@@ -13,7 +13,12 @@
 #include <optional>
 #include <string>
 
+#include "support/netns.hpp"
 #include "support/process.hpp"
+
+namespace grpc {
+class Channel;
+}
 
 namespace count::test {
 
@@ -35,9 +40,16 @@ class EtcdCluster {
   // std::runtime_error, with the members' logs, when etcd is missing or the cluster does
   // not come up.
   EtcdCluster();
+  // The same, each member in a namespace of `lab` (nodes "etcd0", "etcd1", "etcd2", which
+  // the lab must have), listening on the node's address: its ports are etcd's own, 2379
+  // and 2380. The lab must outlive the cluster.
+  explicit EtcdCluster(const NetworkLab& lab);
   ~EtcdCluster();
   EtcdCluster(const EtcdCluster&) = delete;
   EtcdCluster& operator=(const EtcdCluster&) = delete;
+
+  // The lab node of each member.
+  static std::string node(int member);
 
   // "http://127.0.0.1:PORT,..." for every member, in member order; and one member's.
   std::string endpoints() const;
@@ -69,12 +81,18 @@ class EtcdCluster {
   struct Member;
   struct Status;
 
+  explicit EtcdCluster(const NetworkLab* lab);
   bool start_all(int attempt);
+  // A channel to the member alone: the same one each time on loopback; in a lab, a new one
+  // over a connection made inside the member's namespace (nullptr when none is made).
+  std::shared_ptr<grpc::Channel> channel_to(int member) const;
+  bool accepts_connections(int member) const;
   void spawn_member(int member);
   // Reaps a member that exited by itself; true while it runs.
   bool alive(int member) const;
   std::optional<Status> status(int member) const;
 
+  const NetworkLab* lab_ = nullptr;
   TempDir dir_;
   // unique_ptr: a member's gRPC channel stays out of this header.
   std::array<std::unique_ptr<Member>, kMembers> members_;

@@ -1,0 +1,71 @@
+// Clients of front ends that share one counter (over etcd), for the tests that make faults
+// under load: each client sends pipelined batches of `get` and `incr` on one front end and
+// moves to the next when its connection breaks; every operation goes into a History for the
+// linearizability check, and the replies are tallied. Every loop is bounded in count and in
+// time.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "client/client.hpp"
+#include "support/history.hpp"
+
+namespace count::test {
+
+// What the clients saw. Deltas are positive, so a value can only grow.
+struct Tally {
+  std::int64_t acknowledged = 0;   // sum of the mutations answered ok
+  std::int64_t refused = 0;        // sum of those answered err: never applied
+  std::int64_t unknown = 0;        // sum of those whose connection broke first
+  std::int64_t ok_after_heal = 0;  // oks sent after the fault was over
+  std::int64_t err_replies = 0;
+  std::string problem;
+};
+
+// When each front end's clients saw the fault and the healing, from the fault's and the
+// healing's instant: the first `err` after the fault, the first `ok` sent after the healing.
+struct Availability {
+  std::optional<std::chrono::milliseconds> first_err;
+  std::optional<std::chrono::milliseconds> first_ok_after_heal;
+};
+
+class FrontEndLoad {
+ public:
+  // A client connected to front end `index`, replies waited for long enough; nothing when
+  // that front end cannot be reached now.
+  using Connect = std::function<std::optional<Client>(int index)>;
+
+  FrontEndLoad(History& history, int front_ends, Connect connect, int clients = 6,
+               std::size_t pipeline = 8);
+
+  // Runs the clients for `length` (client c starts on front end c % front_ends); calls
+  // `fault` after a third of it and `heal` after two thirds. Returns the tallies added up.
+  Tally run(std::chrono::milliseconds length, const std::function<void()>& fault,
+            const std::function<void()>& heal);
+
+  // Per front end, after run().
+  const std::vector<Availability>& availability() const { return availability_; }
+
+ private:
+  void client_loop(int index, std::chrono::steady_clock::time_point end, Tally& tally);
+  void saw(int front_end, bool ok, std::chrono::steady_clock::time_point sent);
+
+  History& history_;
+  int front_ends_;
+  Connect connect_;
+  int clients_;
+  std::size_t pipeline_;
+
+  std::mutex mutex_;  // guards what follows, written by every client
+  std::optional<std::chrono::steady_clock::time_point> fault_at_;
+  std::optional<std::chrono::steady_clock::time_point> heal_at_;
+  std::vector<Availability> availability_;
+};
+
+}  // namespace count::test
