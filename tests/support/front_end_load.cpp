@@ -19,10 +19,14 @@ FrontEndLoad::FrontEndLoad(History& history, int front_ends, Connect connect, in
 Tally FrontEndLoad::run(std::chrono::milliseconds length, const std::function<void()>& fault,
                         const std::function<void()>& heal) {
   std::vector<Tally> tallies(static_cast<std::size_t>(clients_));
-  const auto end = Clock::now() + length;
+  stop_ = false;
+  std::vector<Tally> probe_tallies(static_cast<std::size_t>(front_ends_));
   std::vector<std::thread> clients;
   for (int c = 0; c < clients_; ++c) {
-    clients.emplace_back([&, c] { client_loop(c, end, tallies[static_cast<std::size_t>(c)]); });
+    clients.emplace_back([&, c] { client_loop(c, tallies[static_cast<std::size_t>(c)]); });
+  }
+  for (int f = 0; f < front_ends_; ++f) {
+    clients.emplace_back([&, f] { probe_loop(f, probe_tallies[static_cast<std::size_t>(f)]); });
   }
   std::this_thread::sleep_for(length / 3);
   {
@@ -36,8 +40,11 @@ Tally FrontEndLoad::run(std::chrono::milliseconds length, const std::function<vo
     const std::lock_guard lock(mutex_);
     heal_at_ = Clock::now();
   }
+  std::this_thread::sleep_for(length / 3);
+  stop_ = true;
   for (std::thread& client : clients) client.join();
   Tally all;
+  tallies.insert(tallies.end(), probe_tallies.begin(), probe_tallies.end());
   for (const Tally& one : tallies) {
     all.acknowledged += one.acknowledged;
     all.refused += one.refused;
@@ -55,17 +62,55 @@ void FrontEndLoad::saw(int front_end, bool ok, Clock::time_point sent) {
   const auto since = [](Clock::time_point from) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - from);
   };
-  if (!ok && fault_at_ && !heal_at_ && !seen.first_err) seen.first_err = since(*fault_at_);
+  if (!ok && fault_at_ && sent >= *fault_at_ && !heal_at_ && !seen.first_err) {
+    seen.first_err = since(*fault_at_);
+  }
   if (ok && heal_at_ && sent >= *heal_at_ && !seen.first_ok_after_heal) {
     seen.first_ok_after_heal = since(*heal_at_);
   }
 }
 
-void FrontEndLoad::client_loop(int index, Clock::time_point end, Tally& tally) {
+void FrontEndLoad::probe_loop(int front_end, Tally& tally) {
+  std::optional<Client> client;
+  for (int probe = 0; probe < 100'000 && !stop_; ++probe) {
+    if (!client) {
+      client = connect_(front_end);
+      // A probe that waits longer than any --etcd-timeout of the tests gets a new connection.
+      if (client) client->set_receive_timeout(std::chrono::seconds(5));
+    }
+    if (!client) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    const History::OpId op = history_.begin_get();
+    const Clock::time_point sent = Clock::now();
+    std::optional<std::string> reply;
+    try {
+      client->send_line("get");
+      reply = client->read_line();
+    } catch (const ClientError&) {
+    }
+    if (reply && reply->starts_with("val ")) {
+      history_.end_get(op, std::stoll(reply->substr(4)));
+      saw(front_end, true, sent);
+    } else if (reply && *reply == "err") {
+      history_.abandon(op);
+      ++tally.err_replies;
+      saw(front_end, false, sent);
+    } else {
+      history_.abandon(op);
+      if (reply && tally.problem.empty()) tally.problem = "unexpected reply '" + *reply + "'";
+      client.reset();  // broken, or no reply in time: a new connection
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+void FrontEndLoad::client_loop(int index, Tally& tally) {
   int front_end = index % front_ends_;
   std::int64_t last_seen = INT64_MIN;
   std::uint64_t step = static_cast<std::uint64_t>(index) * 7;
-  for (int batch = 0; batch < 100'000 && Clock::now() < end; ++batch) {
+  for (int batch = 0; batch < 100'000 && !stop_; ++batch) {
     std::optional<Client> client;
     for (int tries = 0; tries < front_ends_ * 2 && !client; ++tries) {
       client = connect_(front_end);
@@ -76,7 +121,7 @@ void FrontEndLoad::client_loop(int index, Clock::time_point end, Tally& tally) {
       return;
     }
     // Batches on this connection until the end or until it breaks.
-    while (Clock::now() < end) {
+    for (int round = 0; round < 1'000'000 && !stop_; ++round) {
       // incr only: one mutation size keeps the linearizability check exact.
       std::string requests;
       std::vector<std::int64_t> deltas;
@@ -108,21 +153,17 @@ void FrontEndLoad::client_loop(int index, Clock::time_point end, Tally& tally) {
             history_.end_get(op, seen);
             if (seen < last_seen && tally.problem.empty()) tally.problem = "a get went backwards";
             last_seen = seen;
-            saw(front_end, true, sent);
           } else if (delta == 0 && *reply == "err") {
             history_.abandon(op);
             ++tally.err_replies;
-            saw(front_end, false, sent);
           } else if (delta != 0 && *reply == "ok") {
             history_.end_add(op, Outcome::kOk);
             tally.acknowledged += delta;
             if (after_heal) tally.ok_after_heal += delta;
-            saw(front_end, true, sent);
           } else if (delta != 0 && *reply == "err") {
             history_.end_add(op, Outcome::kErr);
             tally.refused += delta;
             ++tally.err_replies;
-            saw(front_end, false, sent);
           } else if (tally.problem.empty()) {
             tally.problem = "unexpected reply '" + *reply + "'";
           }

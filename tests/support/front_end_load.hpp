@@ -5,6 +5,7 @@
 // time.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -28,8 +29,11 @@ struct Tally {
   std::string problem;
 };
 
-// When each front end's clients saw the fault and the healing, from the fault's and the
-// healing's instant: the first `err` after the fault, the first `ok` sent after the healing.
+// When each front end answered its probe (one `get` at a time on a connection of its own,
+// every 50 ms) after the fault and after the healing, from their instants: the first `err`
+// to a probe sent after the fault, and the first value to one sent after the healing. (The
+// load's own requests may wait out a fault instead: those of a transaction whose outcome is
+// unknown wait until it is known, and a pipelined client's later replies come after them.)
 struct Availability {
   std::optional<std::chrono::milliseconds> first_err;
   std::optional<std::chrono::milliseconds> first_ok_after_heal;
@@ -44,8 +48,10 @@ class FrontEndLoad {
   FrontEndLoad(History& history, int front_ends, Connect connect, int clients = 6,
                std::size_t pipeline = 8);
 
-  // Runs the clients for `length` (client c starts on front end c % front_ends); calls
-  // `fault` after a third of it and `heal` after two thirds. Returns the tallies added up.
+  // Runs the clients (client c starts on front end c % front_ends) for a third of `length`,
+  // then calls `fault`, runs them a third more, calls `heal`, and runs them the last third;
+  // a fault or a healing that takes its time (a link that flaps) delays what follows.
+  // Returns the tallies added up.
   Tally run(std::chrono::milliseconds length, const std::function<void()>& fault,
             const std::function<void()>& heal);
 
@@ -53,7 +59,8 @@ class FrontEndLoad {
   const std::vector<Availability>& availability() const { return availability_; }
 
  private:
-  void client_loop(int index, std::chrono::steady_clock::time_point end, Tally& tally);
+  void client_loop(int index, Tally& tally);
+  void probe_loop(int front_end, Tally& tally);
   void saw(int front_end, bool ok, std::chrono::steady_clock::time_point sent);
 
   History& history_;
@@ -62,7 +69,8 @@ class FrontEndLoad {
   int clients_;
   std::size_t pipeline_;
 
-  std::mutex mutex_;  // guards what follows, written by every client
+  std::atomic<bool> stop_{false};  // the clients' end
+  std::mutex mutex_;               // guards what follows, written by every client
   std::optional<std::chrono::steady_clock::time_point> fault_at_;
   std::optional<std::chrono::steady_clock::time_point> heal_at_;
   std::vector<Availability> availability_;
