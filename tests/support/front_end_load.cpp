@@ -75,8 +75,10 @@ void FrontEndLoad::probe_loop(int front_end, Tally& tally) {
   for (int probe = 0; probe < 100'000 && !stop_; ++probe) {
     if (!client) {
       client = connect_(front_end);
-      // A probe that waits longer than any --etcd-timeout of the tests gets a new connection.
-      if (client) client->set_receive_timeout(std::chrono::seconds(5));
+      // A probe that waits longer than the tests' --etcd-timeout is in a transaction whose
+      // outcome is unknown (it waits until that is known): it goes, and a new probe on a new
+      // connection asks again.
+      if (client) client->set_receive_timeout(std::chrono::seconds(2));
     }
     if (!client) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
