@@ -103,15 +103,7 @@ class PartitionE2E : public ::testing::Test {
 
   // Every acknowledged mutation is in the value and nothing else is; the history holds.
   void expect_exact(const Tally& tally) {
-    const std::int64_t value = agreed_value();
-    EXPECT_EQ(tally.problem, "");
-    EXPECT_EQ(tally.unknown, 0) << "a front end left a client without a reply";
-    EXPECT_EQ(value, tally.acknowledged) << "refused: " << tally.refused;
-    EXPECT_GT(tally.ok_after_heal, 0) << "no progress after the fault";
-    history_.set_final_value(value);
-    const CheckResult result = check_linearizable(history_);
-    EXPECT_EQ(result.verdict, Verdict::kLinearizable) << result.explanation;
-    EXPECT_GT(history_.operations().size(), 200U);
+    count::test::expect_exact(tally, history_, agreed_value(), 200);
   }
 
   // Prints when `who`'s clients saw the fault and the healing (the availability table of

@@ -100,22 +100,8 @@ class ScaleOutE2E : public ::testing::Test {
     front_ends_[static_cast<std::size_t>(index)]->stop(SIGKILL);
   }
 
-  // Sets the value every front end agreed on after the load as the history's final read,
-  // and checks the history.
-  void expect_linearizable(std::int64_t final_value) {
-    history_.set_final_value(final_value);
-    const CheckResult result = check_linearizable(history_);
-    EXPECT_EQ(result.verdict, Verdict::kLinearizable) << result.explanation;
-    EXPECT_GT(history_.operations().size(), 1000U);
-  }
-
   void expect_exact(const Tally& tally) {
-    const std::int64_t value = agreed_value();
-    EXPECT_EQ(tally.problem, "");
-    EXPECT_EQ(tally.unknown, 0) << "a front end left a client without a reply";
-    EXPECT_EQ(value, tally.acknowledged) << "refused: " << tally.refused;
-    EXPECT_GT(tally.ok_after_heal, 0) << "no progress after the fault";
-    expect_linearizable(value);
+    count::test::expect_exact(tally, history_, agreed_value(), 1000);
   }
 
   EtcdCluster cluster_;
@@ -173,7 +159,7 @@ TEST_F(ScaleOutE2E, KillingAFrontEndLosesNoAcknowledgedMutation) {
   EXPECT_GE(value, tally.acknowledged);
   EXPECT_LE(value, tally.acknowledged + tally.unknown);
   EXPECT_GT(tally.ok_after_heal, 0);
-  expect_linearizable(value);
+  expect_linearizable(history_, value, 1000);
 }
 
 }  // namespace

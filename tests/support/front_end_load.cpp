@@ -1,11 +1,29 @@
 #include "support/front_end_load.hpp"
 
+#include <gtest/gtest.h>
+
 #include <climits>
 #include <thread>
 
 namespace count::test {
 
 using Clock = std::chrono::steady_clock;
+
+void expect_linearizable(History& history, std::int64_t final_value, std::size_t min_operations) {
+  history.set_final_value(final_value);
+  const CheckResult result = check_linearizable(history);
+  EXPECT_EQ(result.verdict, Verdict::kLinearizable) << result.explanation;
+  EXPECT_GT(history.operations().size(), min_operations);
+}
+
+void expect_exact(const Tally& tally, History& history, std::int64_t final_value,
+                  std::size_t min_operations) {
+  EXPECT_EQ(tally.problem, "");
+  EXPECT_EQ(tally.unknown, 0) << "a front end left a client without a reply";
+  EXPECT_EQ(final_value, tally.acknowledged) << "refused: " << tally.refused;
+  EXPECT_GT(tally.ok_after_heal, 0) << "no progress after the fault";
+  expect_linearizable(history, final_value, min_operations);
+}
 
 FrontEndLoad::FrontEndLoad(History& history, int front_ends, Connect connect, int clients,
                            std::size_t pipeline)

@@ -39,6 +39,15 @@ struct Availability {
   std::optional<std::chrono::milliseconds> first_ok_after_heal;
 };
 
+// After a load: `history`, ending at `final_value` (what every front end read once it was
+// over), is linearizable and has at least `min_operations` operations.
+void expect_linearizable(History& history, std::int64_t final_value, std::size_t min_operations);
+// And more: `final_value` is exactly the sum of the acknowledged mutations (nothing answered
+// err was applied, nothing was applied twice), every client had every reply, and the load
+// went on after the healing.
+void expect_exact(const Tally& tally, History& history, std::int64_t final_value,
+                  std::size_t min_operations);
+
 class FrontEndLoad {
  public:
   // A client connected to front end `index`, replies waited for long enough; nothing when
