@@ -114,10 +114,11 @@ std::optional<std::size_t> resp_reply_end(std::string_view data, std::size_t pos
 std::string serve_resp(std::string_view stream, std::size_t piece, std::size_t& requests,
                        bool with_password) {
   count::MemoryStore store;
-  count::RespParser parser;
+  // As a session has it: the shortcuts of the key's GET, INCR and DECR on.
+  const count::RespSettings settings{"count", "fuzz", 4444, count::RespShortcuts("count")};
+  count::RespParser parser(&settings.shortcuts);
   count::ConnectionState connection;
   if (with_password) connection.password = &kPassword;
-  const count::RespSettings settings{"count", "fuzz", 4444};
   count::RespConnection resp(settings, 1);
   std::string replies;
   requests = 0;

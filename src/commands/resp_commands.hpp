@@ -28,6 +28,7 @@ struct RespSettings {
   std::string key = "count";  // the counter's key
   std::string version;        // count-server's own, for INFO
   std::uint16_t port = 0;     // for INFO
+  RespShortcuts shortcuts;    // of `key`, for every connection's parser
 };
 
 struct RespCommand;
@@ -88,7 +89,7 @@ std::size_t resp_command_count();
 
 // Writes a reply held as kLater, now decided (RespOutcome::kLater); called in the order the
 // replies leave.
-void append_late_resp_reply(const Reply& reply, ConnectionState& connection,
-                            RespConnection& resp, std::string& out);
+void append_late_resp_reply(const Reply& reply, ConnectionState& connection, RespConnection& resp,
+                            std::string& out);
 
 }  // namespace count

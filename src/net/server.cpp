@@ -155,15 +155,13 @@ Server::Server(const ServerOptions& options, std::unique_ptr<Store> store)
       password_(options.password.empty() ? nullptr
                                          : std::make_unique<ServerPassword>(options.password)),
       tls_(options.tls),
-      resp_{options.resp_key, options.version, 0},
+      resp_{options.resp_key, options.version, 0, RespShortcuts(options.resp_key)},
       policy_(make_policy(options_, password_.get(), rejections_, resp_, next_client_id_)),
       store_(std::move(store)),
       loops_(options.threads, options.local_threads, policy_, options.io),
       acceptor_(options.io == IoBackend::kIoUring ? listen_context_ : loops_.at(0).context()),
-      tls_acceptor_(options.io == IoBackend::kIoUring ? listen_context_
-                                                      : loops_.at(0).context()),
-      accept_retry_(options.io == IoBackend::kIoUring ? listen_context_
-                                                      : loops_.at(0).context()),
+      tls_acceptor_(options.io == IoBackend::kIoUring ? listen_context_ : loops_.at(0).context()),
+      accept_retry_(options.io == IoBackend::kIoUring ? listen_context_ : loops_.at(0).context()),
       protocol_(asio::ip::make_address(options.bind_address).is_v6() ? asio::ip::tcp::v6()
                                                                      : asio::ip::tcp::v4()) {
   std::signal(SIGPIPE, SIG_IGN);
@@ -376,8 +374,8 @@ void Server::start_session(Loop& loop, int fd, bool tls) {
   if (loop.on_ring()) {
     try {
       const std::shared_ptr<TlsContext> context = tls ? tls_context() : nullptr;
-      loop.adopt(std::make_unique<Session>(loop, fd, *store_,
-                                           context ? context->native() : nullptr, std::move(slot)));
+      loop.adopt(std::make_unique<Session>(loop, fd, *store_, context ? context->native() : nullptr,
+                                           std::move(slot)));
     } catch (const std::bad_alloc&) {
       // Out of memory for this connection's TLS state: it is closed, the rest go on.
     }
@@ -401,7 +399,8 @@ void Server::start_session(Loop& loop, int fd, bool tls) {
   }
   Session& serving = *session;
   // The completion handler owns the session (and so its slot): it ends when run() returns.
-  asio::co_spawn(loop.context(), serving.run(), [owned = std::move(session)](std::exception_ptr) {});
+  asio::co_spawn(loop.context(), serving.run(),
+                 [owned = std::move(session)](std::exception_ptr) {});
 }
 
 // Past the limit: one `err`, then close. Best effort: the socket is new and empty, so the

@@ -44,7 +44,8 @@ struct Session::Penalty {
 
 // A connection that speaks RESP (docs/protocol.md, "The Redis protocol").
 struct Session::Resp {
-  Resp(const RespSettings& settings, std::uint64_t id) : connection(settings, id) {}
+  Resp(const RespSettings& settings, std::uint64_t id)
+      : parser(&settings.shortcuts), connection(settings, id) {}
   RespParser parser;
   RespConnection connection;
 };

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <charconv>
+#include <cstring>
 
 namespace count {
 
@@ -79,6 +80,46 @@ inline Number read_number(std::string_view data, std::size_t& pos, std::int64_t&
 
 // As Redis's processMultibulkBuffer, but a request may take kMaxRespRequestBytes at most,
 // which is known as soon as a length says so, and every "\r\n" is checked.
+RespShortcuts::RespShortcuts(std::string_view key) : key_length_(key.size()) {
+  for (const std::string_view name : {"GET", "INCR", "DECR"}) {
+    Shortcut shortcut;
+    shortcut.bytes = "*2\r\n$" + std::to_string(name.size()) + "\r\n" + std::string(name) +
+                     "\r\n$" + std::to_string(key.size()) + "\r\n";
+    shortcut.name_length = name.size();
+    shortcut.key_offset = shortcut.bytes.size();
+    shortcut.bytes += std::string(key) + "\r\n";
+    shortcuts_.push_back(std::move(shortcut));
+  }
+}
+
+std::size_t RespShortcuts::match(std::string_view data,
+                                 std::vector<std::string_view>& words) const {
+  // Each is longer than 9 bytes, and its command starts at offset 8: that letter tells which
+  // one it may be.
+  if (shortcuts_.empty() || data.size() < 9 || data[0] != '*') return 0;
+  std::size_t which = 0;
+  switch (data[8]) {
+    case 'G':
+      which = 0;
+      break;
+    case 'I':
+      which = 1;
+      break;
+    case 'D':
+      which = 2;
+      break;
+    default:
+      return 0;
+  }
+  const Shortcut& shortcut = shortcuts_[which];
+  const std::size_t size = shortcut.bytes.size();
+  if (data.size() < size || std::memcmp(data.data(), shortcut.bytes.data(), size) != 0) return 0;
+  words.resize(2);
+  words[0] = std::string_view(data.data() + 8, shortcut.name_length);
+  words[1] = std::string_view(data.data() + shortcut.key_offset, key_length_);
+  return size;
+}
+
 RespParser::Outcome RespParser::parse_one(std::string_view data, std::size_t* used) {
   words_.clear();
   const auto too_long = [&] { return fail("Protocol error: request longer than 4096 bytes"); };
@@ -147,8 +188,8 @@ void append_header(std::string& out, char type, std::int64_t number) {
   *--p = '\n';
   *--p = '\r';
   // The magnitude as unsigned: -INT64_MIN does not fit in int64.
-  std::uint64_t n = number < 0 ? 0 - static_cast<std::uint64_t>(number)
-                               : static_cast<std::uint64_t>(number);
+  std::uint64_t n =
+      number < 0 ? 0 - static_cast<std::uint64_t>(number) : static_cast<std::uint64_t>(number);
   while (n >= 100) {
     const std::size_t pair = (n % 100) * 2;
     n /= 100;

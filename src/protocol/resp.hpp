@@ -21,9 +21,36 @@ namespace count {
 // The longest request, in bytes on the wire (headers included), as for a request line.
 inline constexpr std::size_t kMaxRespRequestBytes = 4096;
 
+// The requests Redis clients send far more than any other, byte for byte as they send them:
+// GET, INCR and DECR of the counter's key, the command in capitals. RespParser takes one of
+// them whole with one comparison, instead of reading its lengths and its words one by one;
+// anything else (lower case, another key, a request cut short) goes the long way, to the
+// same words.
+class RespShortcuts {
+ public:
+  RespShortcuts() = default;  // none
+  explicit RespShortcuts(std::string_view key);
+
+  // When `data` starts with one of them: its size in bytes, and its words (views into
+  // `data`) in `words`; otherwise 0, and `words` as it was.
+  std::size_t match(std::string_view data, std::vector<std::string_view>& words) const;
+
+ private:
+  struct Shortcut {
+    std::string bytes;            // the whole request
+    std::size_t name_length = 0;  // of the command, at offset 8 ("*2\r\n$N\r\n")
+    std::size_t key_offset = 0;
+  };
+  std::vector<Shortcut> shortcuts_;  // GET, INCR, DECR; or none
+  std::size_t key_length_ = 0;
+};
+
 class RespParser {
  public:
   enum class Event { kRequest, kError };
+
+  // `shortcuts`, when given, must outlive the parser.
+  explicit RespParser(const RespShortcuts* shortcuts = nullptr) : shortcuts_(shortcuts) {}
 
   // Calls sink(Event, std::span<const std::string_view> words) for each request that `bytes`
   // completes, in order; the words are valid only during the call. A malformed request
@@ -46,6 +73,7 @@ class RespParser {
   Outcome parse_one(std::string_view data, std::size_t* used);
   Outcome fail(std::string text);
 
+  const RespShortcuts* shortcuts_;
   std::string partial_;  // the start of a request whose end has not arrived
   std::vector<std::string_view> words_;
   std::string error_;
@@ -58,12 +86,12 @@ std::optional<std::int64_t> parse_strict_int64(std::string_view text);
 // The protocol version a connection speaks: 2, or 3 after HELLO 3.
 enum class RespVersion : std::uint8_t { k2 = 2, k3 = 3 };
 
-void append_simple(std::string& out, std::string_view text);  // +text
-void append_error(std::string& out, std::string_view text);   // -text (text starts "ERR ...")
-void append_integer(std::string& out, std::int64_t value);     // :N
-void append_bulk(std::string& out, std::string_view bytes);    // $len bytes
-void append_array(std::string& out, std::size_t count);        // *N, then N replies
-void append_null(std::string& out, RespVersion version);       // $-1, or _ in RESP3
+void append_simple(std::string& out, std::string_view text);    // +text
+void append_error(std::string& out, std::string_view text);     // -text (text starts "ERR ...")
+void append_integer(std::string& out, std::int64_t value);      // :N
+void append_bulk(std::string& out, std::string_view bytes);     // $len bytes
+void append_array(std::string& out, std::size_t count);         // *N, then N replies
+void append_null(std::string& out, RespVersion version);        // $-1, or _ in RESP3
 void append_null_array(std::string& out, RespVersion version);  // *-1, or _ in RESP3
 void append_map(std::string& out, std::size_t pairs, RespVersion version);  // %N, or *2N
 void append_set(std::string& out, std::size_t count, RespVersion version);  // ~N, or *N
@@ -107,17 +135,19 @@ bool RespParser::feed(std::string_view bytes, Sink&& sink, std::string_view* res
     if (!go_on) return stop(bytes);
   }
   while (!bytes.empty()) {
-    std::size_t used = 0;
-    const Outcome outcome = parse_one(bytes, &used);
-    if (outcome == Outcome::kError) {
-      sink(Event::kError, std::span<const std::string_view>{});
-      return stop({});
-    }
-    if (outcome == Outcome::kIncomplete) {
-      // One block, as large as a request may be: it never grows past that.
-      partial_.reserve(kMaxRespRequestBytes + 1);
-      partial_.assign(bytes);
-      return true;
+    std::size_t used = shortcuts_ != nullptr ? shortcuts_->match(bytes, words_) : 0;
+    if (used == 0) {
+      const Outcome outcome = parse_one(bytes, &used);
+      if (outcome == Outcome::kError) {
+        sink(Event::kError, std::span<const std::string_view>{});
+        return stop({});
+      }
+      if (outcome == Outcome::kIncomplete) {
+        // One block, as large as a request may be: it never grows past that.
+        partial_.reserve(kMaxRespRequestBytes + 1);
+        partial_.assign(bytes);
+        return true;
+      }
     }
     bytes.remove_prefix(used);
     if (!words_.empty() && !sink(Event::kRequest, std::span{words_})) return stop(bytes);

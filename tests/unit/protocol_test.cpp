@@ -359,8 +359,9 @@ std::string render_words(std::span<const std::string_view> words) {
 
 // Feeds `stream` cut at each of `cuts` (increasing offsets) and records every event; fails
 // the test when a feed call's result disagrees with what it delivered.
-RespEvents parse_resp_cut(const std::string& stream, const std::vector<std::size_t>& cuts) {
-  RespParser parser;
+RespEvents parse_resp_cut(const std::string& stream, const std::vector<std::size_t>& cuts,
+                          const RespShortcuts* shortcuts = nullptr) {
+  RespParser parser(shortcuts);
   RespEvents events;
   const auto sink = [&](RespParser::Event event, std::span<const std::string_view> words) {
     if (event == RespParser::Event::kError) {
@@ -385,23 +386,32 @@ RespEvents parse_resp_cut(const std::string& stream, const std::vector<std::size
   return events;
 }
 
-RespEvents parse_resp_whole(const std::string& stream) { return parse_resp_cut(stream, {}); }
+RespEvents parse_resp_whole(const std::string& stream, const RespShortcuts* shortcuts = nullptr) {
+  return parse_resp_cut(stream, {}, shortcuts);
+}
 
-RespEvents parse_resp_pieces(const std::string& stream, std::size_t piece) {
+RespEvents parse_resp_pieces(const std::string& stream, std::size_t piece,
+                             const RespShortcuts* shortcuts = nullptr) {
   std::vector<std::size_t> cuts;
   for (std::size_t at = piece; at < stream.size(); at += piece) cuts.push_back(at);
-  return parse_resp_cut(stream, cuts);
+  return parse_resp_cut(stream, cuts, shortcuts);
 }
 
 // The style guide's rule for parsers: whole, cut in two at every byte, and in 1-, 2- and
-// 5-byte pieces, the same events.
+// 5-byte pieces, the same events; and the same again with the shortcuts of the key "count"
+// (a session's), which must change nothing but the speed.
 void expect_same_resp_at_every_split(const std::string& stream, const RespEvents& want) {
-  ASSERT_EQ(parse_resp_whole(stream), want);
-  for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
-    ASSERT_EQ(parse_resp_cut(stream, {cut}), want) << "cut at " << cut;
-  }
-  for (const std::size_t piece : {1, 2, 5}) {
-    ASSERT_EQ(parse_resp_pieces(stream, piece), want) << "pieces of " << piece;
+  const RespShortcuts count_key("count");
+  for (const RespShortcuts* shortcuts : {static_cast<const RespShortcuts*>(nullptr), &count_key}) {
+    const char* with = shortcuts == nullptr ? "without shortcuts" : "with shortcuts";
+    ASSERT_EQ(parse_resp_whole(stream, shortcuts), want) << with;
+    for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
+      ASSERT_EQ(parse_resp_cut(stream, {cut}, shortcuts), want) << "cut at " << cut << ", " << with;
+    }
+    for (const std::size_t piece : {1, 2, 5}) {
+      ASSERT_EQ(parse_resp_pieces(stream, piece, shortcuts), want)
+          << "pieces of " << piece << ", " << with;
+    }
   }
 }
 
@@ -419,6 +429,51 @@ TEST(RespParser, ParsesPipelinedRequestsAtEveryFragmentSize) {
                              resp_request({"INCRBY", "count", "-5"}) + resp_request({"PING"});
   expect_same_resp_at_every_split(
       stream, {"4:INCR|5:count|", "3:get|5:count|", "6:INCRBY|5:count|2:-5|", "4:PING|"});
+}
+
+TEST(RespParser, TheShortcutsTakeTheKeysGetIncrAndDecrWholeAndNothingElse) {
+  const RespShortcuts shortcuts("count");
+  std::vector<std::string_view> words;  // views into the bytes matched: they must stay
+  const std::string incr = resp_request({"INCR", "count"});
+  const std::string incr_and_more = incr + "rest";
+  EXPECT_EQ(shortcuts.match(incr_and_more, words), incr.size());
+  EXPECT_EQ(render_words(words), "4:INCR|5:count|");
+  const std::string get = resp_request({"GET", "count"});
+  EXPECT_EQ(shortcuts.match(get, words), get.size());
+  EXPECT_EQ(render_words(words), "3:GET|5:count|");
+  const std::string decr = resp_request({"DECR", "count"});
+  EXPECT_EQ(shortcuts.match(decr, words), decr.size());
+  EXPECT_EQ(render_words(words), "4:DECR|5:count|");
+  // Not theirs: the long way. `words` is left as it was.
+  const std::vector<std::string> others{resp_request({"incr", "count"}),
+                                        resp_request({"INCR", "counter"}),
+                                        resp_request({"INCR", "coun"}),
+                                        resp_request({"INCRBY", "count", "1"}),
+                                        resp_request({"INCR", "count", "x"}),
+                                        resp_request({"GET"}),
+                                        incr.substr(0, incr.size() - 1),
+                                        "*2\r\n$4\r\nINCR\r\n$5\r\ncount\n\n",
+                                        ""};
+  for (const std::string& other : others) {
+    EXPECT_EQ(shortcuts.match(other, words), 0U) << other;
+    EXPECT_EQ(render_words(words), "4:DECR|5:count|") << other;
+  }
+  // Another key has its own.
+  const RespShortcuts orders("orders");
+  const std::string incr_orders = resp_request({"INCR", "orders"});
+  EXPECT_EQ(orders.match(incr_orders, words), incr_orders.size());
+  EXPECT_EQ(orders.match(incr, words), 0U);
+  EXPECT_EQ(RespShortcuts().match(incr, words), 0U);
+}
+
+TEST(RespParser, ShortcutsAndTheLongWayGiveTheSameRequestsMixedAndCutAnywhere) {
+  const std::string stream = resp_request({"INCR", "count"}) + resp_request({"GET", "count"}) +
+                             resp_request({"incr", "count"}) + resp_request({"DECR", "count"}) +
+                             resp_request({"INCR", "other"}) + resp_request({"GET", "count"}) +
+                             resp_request({"DECR", "count"});
+  expect_same_resp_at_every_split(
+      stream, {"4:INCR|5:count|", "3:GET|5:count|", "4:incr|5:count|", "4:DECR|5:count|",
+               "4:INCR|5:other|", "3:GET|5:count|", "4:DECR|5:count|"});
 }
 
 TEST(RespParser, WordsAreBinarySafeAndMayBeEmpty) {
