@@ -138,7 +138,10 @@ std::string serve_resp(std::string_view stream, std::size_t piece, std::size_t& 
     const std::uint64_t version_before = store.watch().version;
     const std::uint64_t wrong_before = connection.wrong_passwords;
     std::string out;
-    const count::RespOutcome outcome = count::execute_resp(words, store, connection, resp, out);
+    // With the shortcut the request was taken by, as a session runs it: a stream cut into
+    // small pieces goes the long way, so whole and pieces compare the two.
+    const count::RespOutcome outcome =
+        count::execute_resp(words, store, connection, resp, out, parser.shortcut());
     if (outcome.kind == count::RespOutcome::Kind::kLater) std::abort();  // the memory store
     if (resp_reply_end(out, 0) != out.size()) std::abort();              // exactly one whole reply
     if (with_password && !was_authenticated && !connection.authenticated) {

@@ -93,15 +93,14 @@ std::string no_such_key_text(std::string_view key, const RespSettings& settings)
 // Runs a request on the counter with the line protocol's handler (authentication is already
 // settled) and writes or holds its reply.
 RespOutcome run_on_counter(RespCall& call, const CommandSpec& spec, const Request& request) {
-  const Reply reply = spec.handler(request, *call.store, call.connection);
   RespOutcome outcome;
-  outcome.seq = reply.seq;
-  outcome.reply = reply;
-  if (reply.kind == Reply::Kind::kLater) {
+  outcome.reply = spec.handler(request, *call.store, call.connection);
+  outcome.seq = outcome.reply.seq;
+  if (outcome.reply.kind == Reply::Kind::kLater) {
     outcome.kind = RespOutcome::Kind::kLater;
     return outcome;
   }
-  append_resp_reply(reply, call.out);
+  append_resp_reply(outcome.reply, call.out);
   return outcome;
 }
 
@@ -149,15 +148,20 @@ const CommandSpec& line_command(std::string_view name) {
 
 // GET, INCR and DECR are the line protocol's get, incr and decr on the counter's key.
 template <CounterOp kOp>
-RespOutcome handle_counter(RespCall& call) {
-  if (call.words[1] != call.resp.settings.key) {
-    return error(call, no_such_key_text(call.words[1], call.resp.settings), ErrCause::kNoSuchKey);
-  }
+RespOutcome run_counter(RespCall& call) {
   static const CommandSpec& spec = line_command(kOp == CounterOp::kGet    ? "get"
                                                 : kOp == CounterOp::kIncr ? "incr"
                                                                           : "decr");
   const Request request{spec.name};
   return run_on_counter(call, spec, request);
+}
+
+template <CounterOp kOp>
+RespOutcome handle_counter(RespCall& call) {
+  if (call.words[1] != call.resp.settings.key) {
+    return error(call, no_such_key_text(call.words[1], call.resp.settings), ErrCause::kNoSuchKey);
+  }
+  return run_counter<kOp>(call);
 }
 
 // INCRBY and DECRBY are the line protocol's `add N`, once N passed Redis's stricter checks.
@@ -669,12 +673,40 @@ RespOutcome queue(RespCall& call, const RespCommand& command) {
   return written();
 }
 
+// A request the parser took by a shortcut is its command on the counter's key, with the
+// right number of words: when the connection may run it at once, nothing is left to look up
+// or check. Otherwise (not authenticated, inside MULTI) it goes the usual way.
+bool may_take_shortcut(const RespCall& call) {
+  return !call.resp.in_multi &&
+         (call.connection.password == nullptr || call.connection.authenticated);
+}
+
+// The rows of GET, INCR and DECR are the shortcuts' values (the metrics count by row, plus 1).
+constexpr CounterOp shortcut_row_op(RespShortcut shortcut) {
+  return kRespCommands[static_cast<std::size_t>(shortcut) - 1].counter;
+}
+static_assert(shortcut_row_op(RespShortcut::kGet) == CounterOp::kGet &&
+              shortcut_row_op(RespShortcut::kIncr) == CounterOp::kIncr &&
+              shortcut_row_op(RespShortcut::kDecr) == CounterOp::kDecr);
+
+RespOutcome run_shortcut(RespShortcut shortcut, RespCall& call) {
+  RespOutcome outcome = shortcut == RespShortcut::kGet    ? run_counter<CounterOp::kGet>(call)
+                        : shortcut == RespShortcut::kIncr ? run_counter<CounterOp::kIncr>(call)
+                                                          : run_counter<CounterOp::kDecr>(call);
+  outcome.command = static_cast<std::uint8_t>(shortcut);
+  return outcome;
+}
+
 }  // namespace
 
 RespOutcome execute_resp(std::span<const std::string_view> words, Store& store,
-                         ConnectionState& connection, RespConnection& resp, std::string& out) {
+                         ConnectionState& connection, RespConnection& resp, std::string& out,
+                         RespShortcut shortcut) {
   RespCall call{words, &store, connection, resp, out};
   connection.last_command = 0;
+  if (shortcut != RespShortcut::kNone && may_take_shortcut(call)) {
+    return run_shortcut(shortcut, call);
+  }
   const RespCommand* command = find_resp_command(words[0]);
   const bool authenticating = command != nullptr && command->before_auth;
   if (connection.password != nullptr && !connection.authenticated && !authenticating) {

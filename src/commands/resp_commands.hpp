@@ -78,9 +78,11 @@ struct RespOutcome {
 };
 
 // Runs one request (its words: the command, then its arguments), appending its reply, when
-// decided now, to `out`.
+// decided now, to `out`. `shortcut`: the one the parser took it by (RespParser::shortcut()),
+// which spares looking the command up and checking its key.
 RespOutcome execute_resp(std::span<const std::string_view> words, Store& store,
-                         ConnectionState& connection, RespConnection& resp, std::string& out);
+                         ConnectionState& connection, RespConnection& resp, std::string& out,
+                         RespShortcut shortcut = RespShortcut::kNone);
 
 // The name of the command of a metrics row (RespOutcome::command): "none" for row 0; and how
 // many commands there are.

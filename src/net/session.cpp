@@ -367,7 +367,8 @@ void Session::serve_resp(std::string_view bytes) {
           quit_ = true;
           return false;
         }
-        RespOutcome outcome = execute_resp(words, store_, connection_, resp_->connection, replies);
+        RespOutcome outcome = execute_resp(words, store_, connection_, resp_->connection, replies,
+                                           resp_->parser.shortcut());
         if (outcome.kind == RespOutcome::Kind::kLater) {
           outcome.reply.command = outcome.command;
           hold_late_reply(std::move(outcome.reply), replies, seq);

@@ -1,8 +1,10 @@
 #include "protocol/resp.hpp"
 
 #include <array>
+#include <bit>
 #include <charconv>
 #include <cstring>
+#include <limits>
 
 namespace count {
 
@@ -92,34 +94,6 @@ RespShortcuts::RespShortcuts(std::string_view key) : key_length_(key.size()) {
   }
 }
 
-std::size_t RespShortcuts::match(std::string_view data,
-                                 std::vector<std::string_view>& words) const {
-  // Each is longer than 9 bytes, and its command starts at offset 8: that letter tells which
-  // one it may be.
-  if (shortcuts_.empty() || data.size() < 9 || data[0] != '*') return 0;
-  std::size_t which = 0;
-  switch (data[8]) {
-    case 'G':
-      which = 0;
-      break;
-    case 'I':
-      which = 1;
-      break;
-    case 'D':
-      which = 2;
-      break;
-    default:
-      return 0;
-  }
-  const Shortcut& shortcut = shortcuts_[which];
-  const std::size_t size = shortcut.bytes.size();
-  if (data.size() < size || std::memcmp(data.data(), shortcut.bytes.data(), size) != 0) return 0;
-  words.resize(2);
-  words[0] = std::string_view(data.data() + 8, shortcut.name_length);
-  words[1] = std::string_view(data.data() + shortcut.key_offset, key_length_);
-  return size;
-}
-
 RespParser::Outcome RespParser::parse_one(std::string_view data, std::size_t* used) {
   words_.clear();
   const auto too_long = [&] { return fail("Protocol error: request longer than 4096 bytes"); };
@@ -176,22 +150,34 @@ RespParser::Outcome RespParser::parse_one(std::string_view data, std::size_t* us
 
 namespace {
 
-// Writes `type`, the number in decimal and "\r\n" backwards from the end of a small buffer,
-// two digits at a time, and appends them in one go: every integer reply and length does it.
-void append_header(std::string& out, char type, std::int64_t number) {
+// The digits of n in decimal, without a loop: from its bits (log10(2) ~ 1233 / 4096), then
+// one comparison with a power of 10.
+std::size_t decimal_digits(std::uint64_t n) {
+  static constexpr std::array<std::uint64_t, 20> kPowers = [] {
+    std::array<std::uint64_t, 20> powers{};
+    std::uint64_t power = 1;
+    for (std::uint64_t& p : powers) {
+      p = power;
+      power *= 10;
+    }
+    return powers;
+  }();
+  // n | 1 has n's digits (no power of 10 is odd) and is never 0, which has one digit.
+  const std::uint64_t x = n | 1;
+  const auto guess = static_cast<std::size_t>((std::bit_width(x) * 1233) >> 12);
+  return guess + 1 - (x < kPowers[guess] ? 1 : 0);
+}
+
+// Writes n's digits so that they end at p, two at a time; in 32 bits while it fits, where
+// dividing by 100 is cheaper.
+template <typename Unsigned>
+char* write_pairs_before(char* p, Unsigned n) {
   static constexpr char kPairs[] =
       "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
       "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
       "8081828384858687888990919293949596979899";
-  std::array<char, 24> text;  // NOLINT(cppcoreguidelines-pro-type-member-init): written below
-  char* p = text.data() + text.size();
-  *--p = '\n';
-  *--p = '\r';
-  // The magnitude as unsigned: -INT64_MIN does not fit in int64.
-  std::uint64_t n =
-      number < 0 ? 0 - static_cast<std::uint64_t>(number) : static_cast<std::uint64_t>(number);
   while (n >= 100) {
-    const std::size_t pair = (n % 100) * 2;
+    const auto pair = static_cast<std::size_t>(n % 100) * 2;
     n /= 100;
     *--p = kPairs[pair + 1];
     *--p = kPairs[pair];
@@ -202,9 +188,42 @@ void append_header(std::string& out, char type, std::int64_t number) {
   } else {
     *--p = static_cast<char>('0' + n);
   }
-  if (number < 0) *--p = '-';
-  *--p = type;
-  out.append(p, static_cast<std::size_t>(text.data() + text.size() - p));
+  return p;
+}
+
+void write_digits_before(char* p, std::uint64_t n) {
+  constexpr std::uint64_t kEightDigits = 100'000'000;
+  while (n > std::numeric_limits<std::uint32_t>::max()) {
+    // The low eight digits in 32 bits, zeros kept; then the rest.
+    const auto low = static_cast<std::uint32_t>(n % kEightDigits);
+    n /= kEightDigits;
+    char* const end = p;
+    p = write_pairs_before(p, low);
+    while (p > end - 8) *--p = '0';
+  }
+  write_pairs_before(p, static_cast<std::uint32_t>(n));
+}
+
+// Writes `type`, the number in decimal and "\r\n": every integer reply and length does it.
+// The digits go two at a time into a buffer of a fixed size, which is appended whole (a
+// copy of a known size, without a call) and then cut to what was written.
+void append_header(std::string& out, char type, std::int64_t number) {
+  constexpr std::size_t kMost = 24;  // type, '-', 20 digits, "\r\n"
+  std::array<char, kMost> text{};
+  // The magnitude as unsigned: -INT64_MIN does not fit in int64.
+  std::uint64_t n =
+      number < 0 ? 0 - static_cast<std::uint64_t>(number) : static_cast<std::uint64_t>(number);
+  const std::size_t sign = number < 0 ? 1 : 0;
+  const std::size_t length = 1 + sign + decimal_digits(n) + 2;
+  text[0] = type;
+  text[1] = '-';  // overwritten by the first digit when there is no sign
+  char* p = text.data() + length - 2;
+  p[0] = '\r';
+  p[1] = '\n';
+  write_digits_before(p, n);
+  const std::size_t size = out.size();
+  out.append(text.data(), kMost);
+  out.resize(size + length);
 }
 
 }  // namespace

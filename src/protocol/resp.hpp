@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
@@ -21,6 +22,10 @@ namespace count {
 // The longest request, in bytes on the wire (headers included), as for a request line.
 inline constexpr std::size_t kMaxRespRequestBytes = 4096;
 
+// Which of the shortcuts (RespShortcuts) a request was taken by: then it is known to be that
+// command on the counter's key, with nothing left to check but the connection's state.
+enum class RespShortcut : std::uint8_t { kNone, kGet, kIncr, kDecr };
+
 // The requests Redis clients send far more than any other, byte for byte as they send them:
 // GET, INCR and DECR of the counter's key, the command in capitals. RespParser takes one of
 // them whole with one comparison, instead of reading its lengths and its words one by one;
@@ -31,9 +36,11 @@ class RespShortcuts {
   RespShortcuts() = default;  // none
   explicit RespShortcuts(std::string_view key);
 
-  // When `data` starts with one of them: its size in bytes, and its words (views into
-  // `data`) in `words`; otherwise 0, and `words` as it was.
-  std::size_t match(std::string_view data, std::vector<std::string_view>& words) const;
+  // When `data` starts with one of them: its size in bytes, its words (views into `data`)
+  // in `words`, and which it is in *which when `which` is given; otherwise 0, and `words`
+  // and *which as they were.
+  std::size_t match(std::string_view data, std::vector<std::string_view>& words,
+                    RespShortcut* which = nullptr) const;
 
  private:
   struct Shortcut {
@@ -63,6 +70,8 @@ class RespParser {
   // True while an unfinished request is held.
   bool mid_request() const { return !partial_.empty(); }
   bool failed() const { return !error_.empty(); }
+  // During a sink's call: the shortcut the request was taken by, or kNone.
+  RespShortcut shortcut() const { return shortcut_; }
   // After kError: "Protocol error: ...", the text of the error reply.
   const std::string& error() const { return error_; }
 
@@ -74,6 +83,7 @@ class RespParser {
   Outcome fail(std::string text);
 
   const RespShortcuts* shortcuts_;
+  RespShortcut shortcut_ = RespShortcut::kNone;
   std::string partial_;  // the start of a request whose end has not arrived
   std::vector<std::string_view> words_;
   std::string error_;
@@ -104,6 +114,57 @@ void append_resp_reply(const Reply& reply, std::string& out);
 // The error text (without the leading '-') RESP gives for a cause.
 std::string_view resp_error_text(ErrCause cause);
 
+namespace resp_detail {
+
+inline std::uint64_t load_8(const char* bytes) {
+  std::uint64_t word = 0;
+  std::memcpy(&word, bytes, sizeof word);
+  return word;
+}
+
+// a[0, n) == b[0, n) for n >= 8, eight bytes at a time (the last eight overlapping): a
+// shortcut's 20-odd bytes in three or four comparisons, without a call.
+inline bool same_bytes(const char* a, const char* b, std::size_t n) {
+  std::size_t i = 0;
+  for (; i + 8 < n; i += 8) {
+    if (load_8(a + i) != load_8(b + i)) return false;
+  }
+  return load_8(a + n - 8) == load_8(b + n - 8);
+}
+
+}  // namespace resp_detail
+
+inline std::size_t RespShortcuts::match(std::string_view data, std::vector<std::string_view>& words,
+                                        RespShortcut* which) const {
+  // Each is longer than 9 bytes, and its command starts at offset 8: that letter tells which
+  // one it may be (GET, INCR, DECR: the order of RespShortcut).
+  if (shortcuts_.empty() || data.size() < 9 || data[0] != '*') return 0;
+  std::size_t row = 0;
+  switch (data[8]) {
+    case 'G':
+      row = 0;
+      break;
+    case 'I':
+      row = 1;
+      break;
+    case 'D':
+      row = 2;
+      break;
+    default:
+      return 0;
+  }
+  const Shortcut& shortcut = shortcuts_[row];
+  const std::size_t size = shortcut.bytes.size();
+  if (data.size() < size || !resp_detail::same_bytes(data.data(), shortcut.bytes.data(), size)) {
+    return 0;
+  }
+  words.resize(2);
+  words[0] = std::string_view(data.data() + 8, shortcut.name_length);
+  words[1] = std::string_view(data.data() + shortcut.key_offset, key_length_);
+  if (which != nullptr) *which = static_cast<RespShortcut>(row + 1);
+  return size;
+}
+
 template <typename Sink>
 bool RespParser::feed(std::string_view bytes, Sink&& sink, std::string_view* rest) {
   const auto stop = [&](std::string_view left) {
@@ -130,12 +191,14 @@ bool RespParser::feed(std::string_view bytes, Sink&& sink, std::string_view* res
       return true;
     }
     bytes.remove_prefix(used - before);
+    shortcut_ = RespShortcut::kNone;
     const bool go_on = words_.empty() || sink(Event::kRequest, std::span{words_});
     std::string().swap(partial_);  // an idle connection holds no buffer
     if (!go_on) return stop(bytes);
   }
   while (!bytes.empty()) {
-    std::size_t used = shortcuts_ != nullptr ? shortcuts_->match(bytes, words_) : 0;
+    shortcut_ = RespShortcut::kNone;
+    std::size_t used = shortcuts_ != nullptr ? shortcuts_->match(bytes, words_, &shortcut_) : 0;
     if (used == 0) {
       const Outcome outcome = parse_one(bytes, &used);
       if (outcome == Outcome::kError) {

@@ -1032,3 +1032,132 @@ TEST_P(RespCommandsTest, AnAbortedExecIsANullInRespThree) {
 
 }  // namespace
 }  // namespace count
+
+namespace count {
+namespace {
+
+// A request as a Redis client writes it.
+std::string resp_bytes(std::initializer_list<std::string_view> words) {
+  std::string out = "*" + std::to_string(words.size()) + "\r\n";
+  for (const std::string_view word : words) {
+    out += "$" + std::to_string(word.size()) + "\r\n" + std::string(word) + "\r\n";
+  }
+  return out;
+}
+
+// What a session does with a connection's bytes: the parser (with the server's shortcuts, or
+// with none) hands each request to execute_resp with the shortcut it was taken by. Returns
+// each request's reply bytes; its outcome goes to `outcomes`, its shortcut to `taken`.
+std::vector<std::string> serve(const std::string& stream, const RespShortcuts* shortcuts,
+                               RespClient& client, Store& store, std::vector<RespOutcome>& outcomes,
+                               std::vector<RespShortcut>& taken) {
+  RespParser parser(shortcuts);
+  std::vector<std::string> replies;
+  parser.feed(stream, [&](RespParser::Event event, std::span<const std::string_view> words) {
+    EXPECT_EQ(event, RespParser::Event::kRequest);
+    std::string out;
+    outcomes.push_back(
+        execute_resp(words, store, client.connection, client.resp, out, parser.shortcut()));
+    taken.push_back(parser.shortcut());
+    replies.push_back(std::move(out));
+    return true;
+  });
+  return replies;
+}
+
+// A request taken by a shortcut skips the command's lookup and its key's check; it must
+// answer exactly as the long way does in every state of the connection: before and after
+// AUTH, inside MULTI, under WATCH, at both ends of the range, next to what shortcuts do not
+// take.
+TEST(RespShortcutsInCommands, AnswerExactlyAsTheLongWayInEveryConnectionState) {
+  const std::string max = std::to_string(kRespMax);
+  const std::string min = std::to_string(kRespMin);
+  const std::vector<std::string> requests{
+      resp_bytes({"GET", "count"}),          // NOAUTH with a password
+      resp_bytes({"INCR", "count"}),         // NOAUTH
+      resp_bytes({"MULTI"}),                 // NOAUTH
+      resp_bytes({"DECR", "count"}),         // NOAUTH
+      resp_bytes({"AUTH", "wrong"}),         // WRONGPASS
+      resp_bytes({"AUTH", "s3cret!"}),       // opens the connection (ERR without a password)
+      resp_bytes({"INCR", "count"}),         // 1
+      resp_bytes({"INCR", "count"}),         // 2
+      resp_bytes({"DECR", "count"}),         // 1
+      resp_bytes({"GET", "count"}),          // "1"
+      resp_bytes({"incr", "count"}),         // the long way: 2
+      resp_bytes({"INCR", "other"}),         // no such key
+      resp_bytes({"MULTI"}),                 //
+      resp_bytes({"INCR", "count"}),         // QUEUED
+      resp_bytes({"GET", "count"}),          // QUEUED
+      resp_bytes({"DECR", "count"}),         // QUEUED
+      resp_bytes({"EXEC"}),                  // [3, "3", 2]
+      resp_bytes({"WATCH", "count"}),        //
+      resp_bytes({"INCR", "count"}),         // 3: the watch sees it
+      resp_bytes({"MULTI"}),                 //
+      resp_bytes({"INCR", "count"}),         // QUEUED
+      resp_bytes({"EXEC"}),                  // null: aborted
+      resp_bytes({"INCRBY", "count", max}),  // overflow
+      resp_bytes({"DECRBY", "count", "3"}),  // 0
+      resp_bytes({"INCRBY", "count", max}),  // max
+      resp_bytes({"INCR", "count"}),         // overflow
+      resp_bytes({"GET", "count"}),          // max
+      resp_bytes({"DECRBY", "count", max}),  // 0
+      resp_bytes({"INCRBY", "count", min}),  // min
+      resp_bytes({"DECR", "count"}),         // overflow
+      resp_bytes({"GET", "count"}),          // min
+      resp_bytes({"INCR", "count"}),         // min + 1
+  };
+  std::string stream;
+  for (const std::string& request : requests) stream += request;
+
+  const ServerPassword password{"s3cret!"};
+  for (const ServerPassword* server_password :
+       {&password, static_cast<const ServerPassword*>(nullptr)}) {
+    SCOPED_TRACE(server_password != nullptr ? "with a password" : "without a password");
+    RespSettings settings;
+    settings.shortcuts = RespShortcuts(settings.key);
+    MemoryStore short_store;
+    MemoryStore long_store;
+    RespClient short_client(settings, 1, server_password);
+    RespClient long_client(settings, 2, server_password);
+    std::vector<RespOutcome> short_outcomes;
+    std::vector<RespOutcome> long_outcomes;
+    std::vector<RespShortcut> short_taken;
+    std::vector<RespShortcut> long_taken;
+    const std::vector<std::string> short_replies =
+        serve(stream, &settings.shortcuts, short_client, short_store, short_outcomes, short_taken);
+    const std::vector<std::string> long_replies =
+        serve(stream, nullptr, long_client, long_store, long_outcomes, long_taken);
+    ASSERT_EQ(short_replies.size(), requests.size());
+    ASSERT_EQ(long_replies.size(), requests.size());
+    std::size_t shortcuts_taken = 0;
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      SCOPED_TRACE("request " + std::to_string(i) + ": " + requests[i]);
+      EXPECT_EQ(long_taken[i], RespShortcut::kNone);
+      if (short_taken[i] != RespShortcut::kNone) ++shortcuts_taken;
+      EXPECT_EQ(short_replies[i], long_replies[i]);
+      EXPECT_EQ(short_outcomes[i].kind, long_outcomes[i].kind);
+      EXPECT_EQ(short_outcomes[i].command, long_outcomes[i].command);
+      EXPECT_EQ(short_outcomes[i].seq, long_outcomes[i].seq);
+      EXPECT_EQ(short_outcomes[i].reply, long_outcomes[i].reply);
+      EXPECT_EQ(short_outcomes[i].reply.cause, long_outcomes[i].reply.cause);
+    }
+    // Every GET, INCR and DECR of "count" in capitals was taken by a shortcut.
+    EXPECT_EQ(shortcuts_taken, 17U);
+    EXPECT_EQ(short_store.get().value, long_store.get().value);
+    // Without a password the first MULTI opens a transaction that the EXEC runs; with one,
+    // the requests answer as commented.
+    if (server_password == nullptr) continue;
+    EXPECT_EQ(short_store.get().value, kRespMin + 1);
+    EXPECT_EQ(short_replies[0], kNoAuth);
+    EXPECT_EQ(short_replies[6], integer(1));
+    EXPECT_EQ(short_replies[16], "*3\r\n" + integer(3) + bulk("3") + integer(2));
+    EXPECT_EQ(short_replies[21], "*-1\r\n");
+    EXPECT_EQ(short_replies[25], kOverflow);
+    EXPECT_EQ(short_replies[26], bulk(max));
+    EXPECT_EQ(short_replies[29], kOverflow);
+    EXPECT_EQ(short_replies[30], bulk(min));
+  }
+}
+
+}  // namespace
+}  // namespace count
