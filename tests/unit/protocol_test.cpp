@@ -814,10 +814,12 @@ TEST(RespReply, IntegersAreExactAtEveryDigitCountAndSign) {
     }
   }
   for (const std::int64_t value : values) {
-    for (const std::int64_t signed_value : {value, value == 0 ? 0 : -value}) {
-      if (signed_value == std::numeric_limits<std::int64_t>::min() && value != signed_value) {
-        continue;  // -min does not exist; min itself is in the list
-      }
+    std::vector<std::int64_t> both_signs{value};
+    // -min does not exist (min itself is in the list), and -0 is 0.
+    if (value != 0 && value != std::numeric_limits<std::int64_t>::min()) {
+      both_signs.push_back(-value);
+    }
+    for (const std::int64_t signed_value : both_signs) {
       std::string out = "x";
       append_integer(out, signed_value);
       EXPECT_EQ(out, "x:" + std::to_string(signed_value) + "\r\n");
