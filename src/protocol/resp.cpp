@@ -80,10 +80,8 @@ inline Number read_number(std::string_view data, std::size_t& pos, std::int64_t&
 
 }  // namespace
 
-// As Redis's processMultibulkBuffer, but a request may take kMaxRespRequestBytes at most,
-// which is known as soon as a length says so, and every "\r\n" is checked.
 RespShortcuts::RespShortcuts(std::string_view key) : key_length_(key.size()) {
-  for (const std::string_view name : {"GET", "INCR", "DECR"}) {
+  for (const std::string_view name : kRespShortcutNames) {
     Shortcut shortcut;
     shortcut.bytes = "*2\r\n$" + std::to_string(name.size()) + "\r\n" + std::string(name) +
                      "\r\n$" + std::to_string(key.size()) + "\r\n";
@@ -94,6 +92,8 @@ RespShortcuts::RespShortcuts(std::string_view key) : key_length_(key.size()) {
   }
 }
 
+// As Redis's processMultibulkBuffer, but a request may take kMaxRespRequestBytes at most,
+// which is known as soon as a length says so, and every "\r\n" is checked.
 RespParser::Outcome RespParser::parse_one(std::string_view data, std::size_t* used) {
   words_.clear();
   const auto too_long = [&] { return fail("Protocol error: request longer than 4096 bytes"); };

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -25,6 +26,9 @@ inline constexpr std::size_t kMaxRespRequestBytes = 4096;
 // Which of the shortcuts (RespShortcuts) a request was taken by: then it is known to be that
 // command on the counter's key, with nothing left to check but the connection's state.
 enum class RespShortcut : std::uint8_t { kNone, kGet, kIncr, kDecr };
+// Their commands, in that order (RespShortcut - 1), as clients send them. Their first letters
+// differ: RespShortcuts::match tells them apart by it.
+inline constexpr std::array<std::string_view, 3> kRespShortcutNames{"GET", "INCR", "DECR"};
 
 // The requests Redis clients send far more than any other, byte for byte as they send them:
 // GET, INCR and DECR of the counter's key, the command in capitals. RespParser takes one of
@@ -137,7 +141,7 @@ inline bool same_bytes(const char* a, const char* b, std::size_t n) {
 inline std::size_t RespShortcuts::match(std::string_view data, std::vector<std::string_view>& words,
                                         RespShortcut* which) const {
   // Each is longer than 9 bytes, and its command starts at offset 8: that letter tells which
-  // one it may be (GET, INCR, DECR: the order of RespShortcut).
+  // one it may be (kRespShortcutNames' first letters, in their order).
   if (shortcuts_.empty() || data.size() < 9 || data[0] != '*') return 0;
   std::size_t row = 0;
   switch (data[8]) {
