@@ -50,12 +50,16 @@ inline std::string repeat_line(const std::string& line, std::size_t n) {
   return all;
 }
 
+// What a flood sent: how many whole requests, and the bytes that finish the one it cut.
+struct Flood {
+  std::size_t requests = 0;
+  std::string rest;
+};
+
 // Writes `line` + '\n' over and over without reading until the socket stays full for
-// `stall` (the server stopped reading) or `limit` passes; returns how many whole requests
-// went out.
-inline std::size_t flood_until_stalled(Client& client, std::chrono::milliseconds stall,
-                                       std::chrono::seconds limit,
-                                       const std::string& line = "incr") {
+// `stall` (the server stopped reading) or `limit` passes.
+inline Flood flood(Client& client, std::chrono::milliseconds stall, std::chrono::seconds limit,
+                   const std::string& line = "incr") {
   const int fd = client.native_handle();
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   const std::string block = repeat_line(line, 8192);
@@ -73,7 +77,15 @@ inline std::size_t flood_until_stalled(Client& client, std::chrono::milliseconds
     if (::poll(&writable, 1, static_cast<int>(stall.count())) == 0) break;  // stalled
   }
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  return sent_bytes / (line.size() + 1);  // a cut request stays unsent: the next bytes finish it
+  const std::size_t cut = sent_bytes % (line.size() + 1);
+  return {sent_bytes / (line.size() + 1), cut == 0 ? std::string() : (line + '\n').substr(cut)};
+}
+
+// flood()'s whole requests; a cut request stays unsent: the next bytes finish it.
+inline std::size_t flood_until_stalled(Client& client, std::chrono::milliseconds stall,
+                                       std::chrono::seconds limit,
+                                       const std::string& line = "incr") {
+  return flood(client, stall, limit, line).requests;
 }
 
 // True when the server has closed the connection: a read returns end of stream in time.
