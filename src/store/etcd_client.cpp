@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 
 #include <charconv>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -190,6 +191,108 @@ std::string quote_bytes(std::string_view bytes) {
   return out;
 }
 
+etcdserverpb::Compare::CompareResult relation_of(EtcdCondition::Relation relation) {
+  switch (relation) {
+    case EtcdCondition::Relation::kEqual:
+      return etcdserverpb::Compare::EQUAL;
+    case EtcdCondition::Relation::kNotEqual:
+      return etcdserverpb::Compare::NOT_EQUAL;
+    case EtcdCondition::Relation::kLess:
+      return etcdserverpb::Compare::LESS;
+    case EtcdCondition::Relation::kGreater:
+      return etcdserverpb::Compare::GREATER;
+  }
+  return etcdserverpb::Compare::EQUAL;
+}
+
+void add_condition(etcdserverpb::TxnRequest& request, const EtcdCondition& condition) {
+  etcdserverpb::Compare& compare = *request.add_compare();
+  compare.set_result(relation_of(condition.relation));
+  compare.set_key(condition.key);
+  if (!condition.range_end.empty()) compare.set_range_end(condition.range_end);
+  switch (condition.target) {
+    case EtcdCondition::Target::kModRevision:
+      compare.set_target(etcdserverpb::Compare::MOD);
+      compare.set_mod_revision(condition.number);
+      break;
+    case EtcdCondition::Target::kCreateRevision:
+      compare.set_target(etcdserverpb::Compare::CREATE);
+      compare.set_create_revision(condition.number);
+      break;
+    case EtcdCondition::Target::kVersion:
+      compare.set_target(etcdserverpb::Compare::VERSION);
+      compare.set_version(condition.number);
+      break;
+    case EtcdCondition::Target::kValue:
+      compare.set_target(etcdserverpb::Compare::VALUE);
+      compare.set_value(condition.value);
+      break;
+  }
+}
+
+void add_operation(google::protobuf::RepeatedPtrField<etcdserverpb::RequestOp>& ops,
+                   const EtcdOperation& operation) {
+  switch (operation.kind) {
+    case EtcdOperation::Kind::kRange: {
+      etcdserverpb::RangeRequest& range = *ops.Add()->mutable_request_range();
+      range.set_key(operation.key);
+      if (!operation.range_end.empty()) range.set_range_end(operation.range_end);
+      range.set_serializable(false);
+      return;
+    }
+    case EtcdOperation::Kind::kPut: {
+      etcdserverpb::PutRequest& put = *ops.Add()->mutable_request_put();
+      put.set_key(operation.key);
+      put.set_value(operation.value);
+      put.set_lease(operation.lease);
+      return;
+    }
+    case EtcdOperation::Kind::kDelete: {
+      etcdserverpb::DeleteRangeRequest& remove = *ops.Add()->mutable_request_delete_range();
+      remove.set_key(operation.key);
+      if (!operation.range_end.empty()) remove.set_range_end(operation.range_end);
+      return;
+    }
+  }
+}
+
+// What etcd would refuse in a branch, found before sending: an empty key, a put with a range
+// end, or a key put twice (etcd refuses "duplicate key given in txn request"). "" when none.
+std::string refusal_of(const std::vector<EtcdOperation>& branch) {
+  std::set<std::string_view> puts;
+  for (const EtcdOperation& operation : branch) {
+    if (operation.key.empty()) return "an operation without a key";
+    if (operation.kind == EtcdOperation::Kind::kPut) {
+      if (!operation.range_end.empty()) return "a put with a range end";
+      if (!puts.insert(operation.key).second) {
+        return fmt::format("the key {} put twice", quote_bytes(operation.key));
+      }
+    }
+  }
+  return "";
+}
+
+// The results of the branch that ran, one per operation.
+bool results_from(const etcdserverpb::TxnResponse& response, EtcdTransacted& result) {
+  result.ranges.assign(static_cast<std::size_t>(response.responses_size()), {});
+  result.deleted.assign(static_cast<std::size_t>(response.responses_size()), 0);
+  for (int i = 0; i < response.responses_size(); ++i) {
+    const etcdserverpb::ResponseOp& op = response.responses(i);
+    const auto at = static_cast<std::size_t>(i);
+    if (op.has_response_range()) {
+      for (const mvccpb::KeyValue& kv : op.response_range().kvs()) {
+        result.ranges[at].push_back({kv.key(), kv.value(), kv.create_revision(), kv.mod_revision(),
+                                     kv.version(), kv.lease()});
+      }
+    } else if (op.has_response_delete_range()) {
+      result.deleted[at] = op.response_delete_range().deleted();
+    } else if (!op.has_response_put()) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string etcd_grpc_target(std::string_view endpoints) {
@@ -232,9 +335,23 @@ std::optional<std::int64_t> decode_counter(std::string_view bytes) {
   return value;
 }
 
+std::string etcd_prefix_end(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    auto& last = reinterpret_cast<unsigned char&>(end.back());
+    if (last < 0xff) {
+      ++last;
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::string(1, '\0');
+}
+
 struct EtcdClient::Channel {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<etcdserverpb::KV::Stub> kv;
+  std::unique_ptr<etcdserverpb::Lease::Stub> lease;
 
   // Waits until some member is connected. Asking for the state also starts connecting
   // when the channel is idle (at first, or after a long quiet spell).
@@ -290,6 +407,7 @@ EtcdClient::EtcdClient(const EtcdClientOptions& options)
   channel_ = std::make_unique<Channel>();
   channel_->channel = grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args);
   channel_->kv = etcdserverpb::KV::NewStub(channel_->channel);
+  channel_->lease = etcdserverpb::Lease::NewStub(channel_->channel);
 }
 
 EtcdClient::~EtcdClient() = default;
@@ -380,6 +498,150 @@ EtcdCommit EtcdClient::commit(std::string_view key, std::int64_t expected_mod_re
   }
   result.status = CommitStatus::kConflict;
   return result;
+}
+
+EtcdTransacted EtcdClient::transact(const EtcdTransaction& transaction) {
+  EtcdTransacted result;
+  for (const std::vector<EtcdOperation>* branch : {&transaction.then, &transaction.otherwise}) {
+    if (std::string refusal = refusal_of(*branch); !refusal.empty()) {
+      result.status = TransactStatus::kFailedNotSent;
+      result.error = "not sent: " + refusal;
+      return result;
+    }
+  }
+  etcdserverpb::TxnRequest request;
+  for (const EtcdCondition& condition : transaction.conditions) add_condition(request, condition);
+  for (const EtcdOperation& operation : transaction.then) {
+    add_operation(*request.mutable_success(), operation);
+  }
+  for (const EtcdOperation& operation : transaction.otherwise) {
+    add_operation(*request.mutable_failure(), operation);
+  }
+
+  const Clock::time_point deadline = Clock::now() + timeout_;
+  if (!channel_->wait_connected(deadline)) {
+    result.status = TransactStatus::kFailedNotSent;
+    result.error = fmt::format("no etcd member of {} could be connected to within {} ms", target_,
+                               timeout_.count());
+    return result;
+  }
+  // From here on the request may leave: any failure is kUnknown (see commit()).
+  grpc::ClientContext context;
+  Channel::prepare(context, deadline);
+  etcdserverpb::TxnResponse response;
+  const grpc::Status status = channel_->kv->Txn(&context, request, &response);
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+      status.error_message() == kNoLeaderMessage) {
+    result.status = TransactStatus::kFailedNotSent;
+    result.error = describe(status);
+    return result;
+  }
+  if (!status.ok()) {
+    result.status = TransactStatus::kUnknown;
+    result.error = describe(status);
+    return result;
+  }
+  if (!results_from(response, result)) {
+    result.status = TransactStatus::kUnknown;
+    result.error = "etcd answered the transaction with a result of a kind not asked for";
+    return result;
+  }
+  result.status = response.succeeded() ? TransactStatus::kThen : TransactStatus::kOtherwise;
+  result.revision = response.header().revision();
+  return result;
+}
+
+EtcdTransacted EtcdClient::read_ranges(const std::vector<EtcdOperation>& ranges) {
+  EtcdTransacted result;
+  result.status = TransactStatus::kFailedNotSent;
+  etcdserverpb::TxnRequest request;
+  for (const EtcdOperation& range : ranges) {
+    if (range.kind != EtcdOperation::Kind::kRange || range.key.empty()) {
+      result.error = "not sent: a read of ranges holds ranges of non-empty keys only";
+      return result;
+    }
+    add_operation(*request.mutable_success(), range);
+  }
+  etcdserverpb::TxnResponse response;
+  const grpc::Status status =
+      Channel::read_until_deadline(Clock::now() + timeout_, [&](grpc::ClientContext& context) {
+        response.Clear();
+        return channel_->kv->Txn(&context, request, &response);
+      });
+  if (!status.ok()) {
+    result.error = describe(status);
+    return result;
+  }
+  if (!results_from(response, result) || result.ranges.size() != ranges.size()) {
+    result.error = "etcd answered the read without the ranges asked for";
+    return result;
+  }
+  result.status = TransactStatus::kThen;
+  result.revision = response.header().revision();
+  return result;
+}
+
+EtcdLease EtcdClient::grant_lease(std::int64_t ttl_seconds) {
+  etcdserverpb::LeaseGrantRequest request;
+  request.set_ttl(ttl_seconds);
+  etcdserverpb::LeaseGrantResponse response;
+  // A lease nobody knows the ID of expires by itself: granting again is harmless.
+  const grpc::Status status =
+      Channel::read_until_deadline(Clock::now() + timeout_, [&](grpc::ClientContext& context) {
+        response.Clear();
+        return channel_->lease->LeaseGrant(&context, request, &response);
+      });
+  EtcdLease lease;
+  if (!status.ok()) {
+    lease.error = describe(status);
+    return lease;
+  }
+  if (!response.error().empty()) {
+    lease.error = response.error();
+    return lease;
+  }
+  lease.ok = true;
+  lease.id = response.id();
+  lease.ttl = response.ttl();
+  return lease;
+}
+
+EtcdLease EtcdClient::keep_alive(std::int64_t id) {
+  EtcdLease lease;
+  lease.id = id;
+  grpc::ClientContext context;
+  Channel::prepare(context, Clock::now() + timeout_);
+  const std::unique_ptr<grpc::ClientReaderWriter<etcdserverpb::LeaseKeepAliveRequest,
+                                                 etcdserverpb::LeaseKeepAliveResponse>>
+      stream = channel_->lease->LeaseKeepAlive(&context);
+  etcdserverpb::LeaseKeepAliveRequest request;
+  request.set_id(id);
+  etcdserverpb::LeaseKeepAliveResponse response;
+  const bool answered = stream->Write(request) && stream->WritesDone() && stream->Read(&response);
+  const grpc::Status status = stream->Finish();
+  if (!answered) {
+    lease.error =
+        status.ok() ? "etcd closed the keep-alive stream without an answer" : describe(status);
+    return lease;
+  }
+  lease.ok = true;
+  lease.ttl = response.ttl();
+  return lease;
+}
+
+bool EtcdClient::revoke_lease(std::int64_t id, std::string* error) {
+  etcdserverpb::LeaseRevokeRequest request;
+  request.set_id(id);
+  etcdserverpb::LeaseRevokeResponse response;
+  // Revoking twice is harmless: the second finds the lease gone.
+  const grpc::Status status =
+      Channel::read_until_deadline(Clock::now() + timeout_, [&](grpc::ClientContext& context) {
+        response.Clear();
+        return channel_->lease->LeaseRevoke(&context, request, &response);
+      });
+  if (status.ok() || status.error_code() == grpc::StatusCode::NOT_FOUND) return true;
+  if (error != nullptr) *error = describe(status);
+  return false;
 }
 
 EtcdKeyCheck EtcdClient::check_key(std::string_view key) {

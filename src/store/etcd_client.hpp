@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace count {
 
@@ -103,6 +104,82 @@ struct EtcdKeyCheck {
   std::string error;              // kNotOurs, kUnreachable: one line saying what is wrong
 };
 
+// The end of the range of every key that starts with `prefix` (etcd's prefix range end: the
+// prefix with its last byte below 0xff increased, what follows it dropped; "\0", meaning
+// every key, when all its bytes are 0xff or it is empty).
+std::string etcd_prefix_end(std::string_view prefix);
+
+// One key as a Range of several keys returns it.
+struct EtcdKeyValue {
+  std::string key;
+  std::string value;
+  std::int64_t create_revision = 0;
+  std::int64_t mod_revision = 0;
+  std::int64_t version = 0;  // how many times it was put since it was created
+  std::int64_t lease = 0;    // 0: none
+};
+
+// A condition of a transaction (EtcdClient::transact) on one key, or on every key of
+// [key, range_end): etcd then requires it of each key that exists in the range. A key that
+// does not exist, or a range with none, compares as a key whose revisions and version are 0
+// (and never holds a kValue condition).
+struct EtcdCondition {
+  enum class Target : std::uint8_t { kModRevision, kCreateRevision, kVersion, kValue };
+  enum class Relation : std::uint8_t { kEqual, kNotEqual, kLess, kGreater };
+  std::string key;
+  std::string range_end;  // empty: the key alone
+  Target target = Target::kModRevision;
+  Relation relation = Relation::kEqual;
+  std::int64_t number = 0;  // the revision or version compared with (not for kValue)
+  std::string value;        // kValue
+};
+
+// One operation of a transaction's branch.
+struct EtcdOperation {
+  enum class Kind : std::uint8_t { kRange, kPut, kDelete };
+  Kind kind = Kind::kRange;
+  std::string key;
+  std::string range_end;   // kRange, kDelete: empty for the key alone
+  std::string value;       // kPut
+  std::int64_t lease = 0;  // kPut: the lease the key is bound to; 0 for none
+};
+
+struct EtcdTransaction {
+  std::vector<EtcdCondition> conditions;  // all must hold for `then` to run
+  std::vector<EtcdOperation> then;
+  std::vector<EtcdOperation> otherwise;
+};
+
+enum class TransactStatus {
+  kThen,       // the conditions held: `then` ran, at `revision`
+  kOtherwise,  // they did not: `otherwise` ran
+  // Certainly not applied, as CommitStatus::kFailedNotSent (or refused before sending: a key
+  // put twice, an empty key, a put with a range end).
+  kFailedNotSent,
+  kUnknown,  // as CommitStatus::kUnknown: it may have run, or may still
+};
+
+struct EtcdTransacted {
+  TransactStatus status = TransactStatus::kUnknown;
+  std::int64_t revision = 0;  // kThen, kOtherwise: the store's revision after it
+  // kThen, kOtherwise: one entry per operation of the branch that ran, in order: a Range's
+  // keys in key order, nothing for a Put or a Delete.
+  std::vector<std::vector<EtcdKeyValue>> ranges;
+  // The same for Deletes: how many keys each removed (0 for the other operations).
+  std::vector<std::int64_t> deleted;
+  std::string error;  // kFailedNotSent, kUnknown: what happened
+};
+
+// A lease: keys put with it are deleted when it ends (revoked, or not kept alive for its
+// TTL).
+struct EtcdLease {
+  bool ok = false;
+  std::int64_t id = 0;
+  // Seconds left: as granted, or after a keep-alive; 0 from a keep-alive: the lease is gone.
+  std::int64_t ttl = 0;
+  std::string error;  // !ok: what happened
+};
+
 // Blocking calls, meant for one dedicated thread: never call them from an event loop, as
 // each may block up to the timeout. The gRPC channel underneath is itself thread-safe, so
 // calls from several threads at once are safe, but their transactions then race.
@@ -146,6 +223,22 @@ class EtcdClient {
   EtcdCommit commit(std::string_view key, std::int64_t expected_mod_revision,
                     std::string_view new_value, std::string_view record_key,
                     std::string_view record_value);
+
+  // Any transaction: the conditions, then one branch or the other, atomically at one
+  // revision. A Range in a branch sees the Puts and Deletes before it in that branch. Sent
+  // once, never again: an outcome etcd did not tell is kUnknown, exactly as for commit().
+  EtcdTransacted transact(const EtcdTransaction& transaction);
+
+  // Linearizable Ranges (kRange operations only) at one revision, tried again within the
+  // deadline as read() is: a read changes nothing. kThen when answered, else kFailedNotSent.
+  EtcdTransacted read_ranges(const std::vector<EtcdOperation>& ranges);
+
+  // Grants a lease of `ttl_seconds` (etcd may choose more, never less).
+  EtcdLease grant_lease(std::int64_t ttl_seconds);
+  // Renews the lease once; ttl 0 in the answer: it has ended (its keys are gone).
+  EtcdLease keep_alive(std::int64_t id);
+  // Ends the lease now, deleting its keys; true once etcd confirmed it (or it had ended).
+  bool revoke_lease(std::int64_t id, std::string* error = nullptr);
 
   // For the start: reads `key` linearizably (tried again as read() is), which needs a quorum
   // with a leader, and says whether it holds nothing, a counter value, or something that is

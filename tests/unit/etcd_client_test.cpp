@@ -91,5 +91,15 @@ TEST(CounterEncoding, RefusesEveryOtherSpellingAsNotOurs) {
   EXPECT_EQ(decode_counter(std::string("1\0", 2)), std::nullopt);
 }
 
+TEST(EtcdPrefixEnd, IsThePrefixWithItsLastByteBelow0xffIncreased) {
+  EXPECT_EQ(etcd_prefix_end("count/part/"), "count/part0");
+  EXPECT_EQ(etcd_prefix_end("a"), "b");
+  EXPECT_EQ(etcd_prefix_end("a\xff"), "b");
+  EXPECT_EQ(etcd_prefix_end("a\xfe\xff\xff"), "a\xff");
+  // Every key: etcd's "\0" range end.
+  EXPECT_EQ(etcd_prefix_end("\xff\xff"), std::string(1, '\0'));
+  EXPECT_EQ(etcd_prefix_end(""), std::string(1, '\0'));
+}
+
 }  // namespace
 }  // namespace count

@@ -1,0 +1,218 @@
+// The etcd client's general transactions and leases against a real three-member cluster:
+// conditions on one key and on every key of a prefix, a branch that reads its own writes,
+// deletes, what is refused before sending, and keys bound to a lease that end with it.
+// Each test has its own cluster; every loop is bounded in calls and in time.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/etcd_client.hpp"
+#include "support/etcd_cluster.hpp"
+
+namespace count {
+namespace {
+
+using namespace std::chrono_literals;
+using test::EtcdCluster;
+using Clock = std::chrono::steady_clock;
+
+EtcdOperation put(std::string key, std::string value, std::int64_t lease = 0) {
+  return {EtcdOperation::Kind::kPut, std::move(key), "", std::move(value), lease};
+}
+EtcdOperation range(std::string key, std::string range_end = "") {
+  return {EtcdOperation::Kind::kRange, std::move(key), std::move(range_end), "", 0};
+}
+EtcdOperation remove(std::string key, std::string range_end = "") {
+  return {EtcdOperation::Kind::kDelete, std::move(key), std::move(range_end), "", 0};
+}
+EtcdOperation prefix(const std::string& key) { return range(key, etcd_prefix_end(key)); }
+
+// "key=value" for each key a Range returned, in order.
+std::vector<std::string> shown(const std::vector<EtcdKeyValue>& kvs) {
+  std::vector<std::string> out;
+  for (const EtcdKeyValue& kv : kvs) out.push_back(kv.key + "=" + kv.value);
+  return out;
+}
+
+std::vector<std::string> read_prefix(EtcdClient& client, const std::string& key) {
+  const EtcdTransacted read = client.read_ranges({prefix(key)});
+  EXPECT_EQ(read.status, TransactStatus::kThen) << read.error;
+  return read.ranges.empty() ? std::vector<std::string>{} : shown(read.ranges[0]);
+}
+
+TEST(EtcdTransact, ABranchReadsItsOwnWritesAtTheRevisionItCommits) {
+  EtcdCluster cluster;
+  EtcdClient client({.endpoints = cluster.endpoints(), .timeout = 5s});
+  EtcdTransaction setup;
+  setup.then = {put("c/part/a", "5"), put("c/part/b", "7"), put("c/grant/a", "g")};
+  const EtcdTransacted first = client.transact(setup);
+  ASSERT_EQ(first.status, TransactStatus::kThen) << first.error;
+  ASSERT_EQ(first.ranges.size(), 3U);
+
+  // As a front end's round would: its grant unchanged, put its part, read every part.
+  EtcdTransaction round;
+  round.conditions = {{"c/grant/a", "", EtcdCondition::Target::kModRevision,
+                       EtcdCondition::Relation::kEqual, first.revision, ""}};
+  round.then = {put("c/part/a", "9"), prefix("c/part/")};
+  round.otherwise = {range("c/grant/a")};
+  const EtcdTransacted committed = client.transact(round);
+  ASSERT_EQ(committed.status, TransactStatus::kThen) << committed.error;
+  EXPECT_EQ(committed.revision, first.revision + 1);
+  ASSERT_EQ(committed.ranges.size(), 2U);
+  EXPECT_TRUE(committed.ranges[0].empty());
+  EXPECT_EQ(shown(committed.ranges[1]), (std::vector<std::string>{"c/part/a=9", "c/part/b=7"}));
+  EXPECT_EQ(committed.ranges[1][0].mod_revision, committed.revision);
+  EXPECT_EQ(committed.ranges[1][0].version, 2);
+
+  // The grant moved: the same round now takes the other branch and changes nothing.
+  EtcdTransaction regrant;
+  regrant.then = {put("c/grant/a", "g2")};
+  ASSERT_EQ(client.transact(regrant).status, TransactStatus::kThen);
+  round.then = {put("c/part/a", "100"), prefix("c/part/")};
+  const EtcdTransacted refused = client.transact(round);
+  ASSERT_EQ(refused.status, TransactStatus::kOtherwise) << refused.error;
+  ASSERT_EQ(refused.ranges.size(), 1U);
+  EXPECT_EQ(shown(refused.ranges[0]), std::vector<std::string>{"c/grant/a=g2"});
+  EXPECT_EQ(read_prefix(client, "c/part/"), (std::vector<std::string>{"c/part/a=9", "c/part/b=7"}));
+}
+
+TEST(EtcdTransact, AConditionOnAPrefixHoldsOnlyWhileNoKeyOfItChanged) {
+  EtcdCluster cluster;
+  EtcdClient client({.endpoints = cluster.endpoints(), .timeout = 5s});
+  EtcdTransaction setup;
+  setup.then = {put("c/grant/a", "1"), put("c/grant/b", "2"), put("c/other", "x")};
+  const EtcdTransacted written = client.transact(setup);
+  ASSERT_EQ(written.status, TransactStatus::kThen) << written.error;
+
+  const auto unchanged_since = [](std::int64_t revision) {
+    EtcdTransaction freeze;
+    freeze.conditions = {{"c/grant/", etcd_prefix_end("c/grant/"),
+                          EtcdCondition::Target::kModRevision, EtcdCondition::Relation::kLess,
+                          revision + 1, ""}};
+    freeze.then = {put("c/frozen", std::to_string(revision))};
+    return freeze;
+  };
+  // A key outside the prefix changing does not matter.
+  EtcdTransaction outside;
+  outside.then = {put("c/other", "y")};
+  ASSERT_EQ(client.transact(outside).status, TransactStatus::kThen);
+  EXPECT_EQ(client.transact(unchanged_since(written.revision)).status, TransactStatus::kThen);
+  // One key of the prefix changing does.
+  EtcdTransaction inside;
+  inside.then = {put("c/grant/b", "3")};
+  const EtcdTransacted moved = client.transact(inside);
+  ASSERT_EQ(moved.status, TransactStatus::kThen);
+  EXPECT_EQ(client.transact(unchanged_since(written.revision)).status, TransactStatus::kOtherwise);
+  EXPECT_EQ(client.transact(unchanged_since(moved.revision)).status, TransactStatus::kThen);
+  // A prefix with no key at all compares as one key whose revisions are 0.
+  const auto empty_prefix = [](EtcdCondition::Relation relation, std::int64_t revision) {
+    EtcdTransaction empty;
+    empty.conditions = {{"c/none/", etcd_prefix_end("c/none/"), EtcdCondition::Target::kModRevision,
+                         relation, revision, ""}};
+    return empty;
+  };
+  EXPECT_EQ(client.transact(empty_prefix(EtcdCondition::Relation::kEqual, 0)).status,
+            TransactStatus::kThen);
+  EXPECT_EQ(client.transact(empty_prefix(EtcdCondition::Relation::kLess, 1)).status,
+            TransactStatus::kThen);
+  EXPECT_EQ(client.transact(empty_prefix(EtcdCondition::Relation::kEqual, 12345)).status,
+            TransactStatus::kOtherwise);
+}
+
+TEST(EtcdTransact, DeletesCountWhatTheyRemoved) {
+  EtcdCluster cluster;
+  EtcdClient client({.endpoints = cluster.endpoints(), .timeout = 5s});
+  EtcdTransaction setup;
+  setup.then = {put("c/part/a", "1"), put("c/part/b", "2"), put("c/base", "10")};
+  ASSERT_EQ(client.transact(setup).status, TransactStatus::kThen);
+  // Folding a part into the base: one transaction.
+  EtcdTransaction fold;
+  fold.conditions = {
+      {"c/part/a", "", EtcdCondition::Target::kValue, EtcdCondition::Relation::kEqual, 0, "1"}};
+  fold.then = {put("c/base", "11"), remove("c/part/a"), remove("c/missing"), prefix("c/")};
+  const EtcdTransacted folded = client.transact(fold);
+  ASSERT_EQ(folded.status, TransactStatus::kThen) << folded.error;
+  ASSERT_EQ(folded.deleted.size(), 4U);
+  EXPECT_EQ(folded.deleted[1], 1);
+  EXPECT_EQ(folded.deleted[2], 0);
+  EXPECT_EQ(shown(folded.ranges[3]), (std::vector<std::string>{"c/base=11", "c/part/b=2"}));
+  EtcdTransaction all;
+  all.then = {remove("c/", etcd_prefix_end("c/"))};
+  const EtcdTransacted removed = client.transact(all);
+  ASSERT_EQ(removed.status, TransactStatus::kThen);
+  EXPECT_EQ(removed.deleted[0], 2);
+  EXPECT_TRUE(read_prefix(client, "c/").empty());
+}
+
+TEST(EtcdTransact, WhatEtcdWouldRefuseIsNotSent) {
+  EtcdCluster cluster;
+  EtcdClient client({.endpoints = cluster.endpoints(), .timeout = 5s});
+  EtcdTransaction twice;
+  twice.then = {put("c/a", "1"), put("c/a", "2")};
+  EXPECT_EQ(client.transact(twice).status, TransactStatus::kFailedNotSent);
+  EtcdTransaction empty_key;
+  empty_key.otherwise = {put("", "1")};
+  EXPECT_EQ(client.transact(empty_key).status, TransactStatus::kFailedNotSent);
+  EtcdTransaction ranged_put;
+  ranged_put.then = {{EtcdOperation::Kind::kPut, "c/a", "c/b", "1", 0}};
+  EXPECT_EQ(client.transact(ranged_put).status, TransactStatus::kFailedNotSent);
+  EXPECT_EQ(client.read_ranges({put("c/a", "1")}).status, TransactStatus::kFailedNotSent);
+  EXPECT_TRUE(read_prefix(client, "c/").empty());
+}
+
+TEST(EtcdLease, KeysOnALeaseEndWithItAndAnEndedLeaseTakesNoMore) {
+  EtcdCluster cluster;
+  EtcdClient client({.endpoints = cluster.endpoints(), .timeout = 5s});
+  const EtcdLease lease = client.grant_lease(30);
+  ASSERT_TRUE(lease.ok) << lease.error;
+  EXPECT_GE(lease.ttl, 30);
+  EtcdTransaction alive;
+  alive.then = {put("c/alive/a", "a", lease.id), put("c/part/a", "5")};
+  ASSERT_EQ(client.transact(alive).status, TransactStatus::kThen);
+  const EtcdTransacted read = client.read_ranges({range("c/alive/a")});
+  ASSERT_EQ(read.ranges.at(0).size(), 1U);
+  EXPECT_EQ(read.ranges[0][0].lease, lease.id);
+
+  const EtcdLease renewed = client.keep_alive(lease.id);
+  ASSERT_TRUE(renewed.ok) << renewed.error;
+  EXPECT_GT(renewed.ttl, 0);
+
+  ASSERT_TRUE(client.revoke_lease(lease.id));
+  EXPECT_EQ(read_prefix(client, "c/"), std::vector<std::string>{"c/part/a=5"});
+  const EtcdLease gone = client.keep_alive(lease.id);
+  ASSERT_TRUE(gone.ok) << gone.error;
+  EXPECT_EQ(gone.ttl, 0);
+  EXPECT_TRUE(client.revoke_lease(lease.id));  // again: already ended
+
+  // A transaction that puts with an ended lease is not applied, none of it.
+  EtcdTransaction late;
+  late.then = {put("c/alive/a", "a", lease.id), put("c/part/a", "6")};
+  EXPECT_NE(client.transact(late).status, TransactStatus::kThen);
+  EXPECT_EQ(read_prefix(client, "c/"), std::vector<std::string>{"c/part/a=5"});
+}
+
+TEST(EtcdLease, ALeaseNotKeptAliveEndsByItself) {
+  EtcdCluster cluster;
+  EtcdClient client({.endpoints = cluster.endpoints(), .timeout = 5s});
+  const EtcdLease lease = client.grant_lease(3);
+  ASSERT_TRUE(lease.ok) << lease.error;
+  EtcdTransaction alive;
+  alive.then = {put("c/alive/a", "a", lease.id)};
+  ASSERT_EQ(client.transact(alive).status, TransactStatus::kThen);
+  // Its TTL, what etcd may add to it (it grants at least its minimum), and a busy machine.
+  const auto deadline = Clock::now() + std::chrono::seconds(lease.ttl) + 10s;
+  std::vector<std::string> keys = read_prefix(client, "c/");
+  for (int i = 0; i < 200 && !keys.empty() && Clock::now() < deadline; ++i) {
+    std::this_thread::sleep_for(100ms);
+    keys = read_prefix(client, "c/");
+  }
+  EXPECT_TRUE(keys.empty());
+  EXPECT_EQ(client.keep_alive(lease.id).ttl, 0);
+}
+
+}  // namespace
+}  // namespace count
