@@ -1,17 +1,21 @@
-// The etcd client's general transactions and leases against a real three-member cluster:
-// conditions on one key and on every key of a prefix, a branch that reads its own writes,
-// deletes, what is refused before sending, and keys bound to a lease that end with it.
-// Each test has its own cluster; every loop is bounded in calls and in time.
+// The etcd client's general transactions and leases against a real three-member cluster,
+// and the same tests against MemoryEtcd, which must answer as etcd does: conditions on one
+// key and on every key of a prefix, a branch that reads its own writes, deletes, what is
+// refused before sending, and keys bound to a lease that end with it. Each test has its own
+// cluster; every loop is bounded in calls and in time.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "store/etcd_client.hpp"
+#include "store/etcd_txn_kv.hpp"
 #include "support/etcd_cluster.hpp"
+#include "support/memory_etcd.hpp"
 
 namespace count {
 namespace {
@@ -38,15 +42,38 @@ std::vector<std::string> shown(const std::vector<EtcdKeyValue>& kvs) {
   return out;
 }
 
-std::vector<std::string> read_prefix(EtcdClient& client, const std::string& key) {
+std::vector<std::string> read_prefix(EtcdTxnKv& client, const std::string& key) {
   const EtcdTransacted read = client.read_ranges({prefix(key)});
   EXPECT_EQ(read.status, TransactStatus::kThen) << read.error;
   return read.ranges.empty() ? std::vector<std::string>{} : shown(read.ranges[0]);
 }
 
-TEST(EtcdTransact, ABranchReadsItsOwnWritesAtTheRevisionItCommits) {
-  EtcdCluster cluster;
-  EtcdClient client({.endpoints = cluster.endpoints(), .timeout = 5s});
+// The real cluster (through EtcdClient), or the one in memory.
+class EtcdTxn : public ::testing::TestWithParam<std::string> {
+ protected:
+  EtcdTxn() {
+    if (GetParam() == "cluster") {
+      cluster_ = std::make_unique<EtcdCluster>();
+      kv_ = std::make_unique<EtcdClientTxnKv>(
+          EtcdClientOptions{.endpoints = cluster_->endpoints(), .timeout = 5s});
+    } else {
+      kv_ = std::make_unique<test::MemoryEtcd>();
+    }
+  }
+  EtcdTxnKv& kv() { return *kv_; }
+
+ private:
+  std::unique_ptr<EtcdCluster> cluster_;
+  std::unique_ptr<EtcdTxnKv> kv_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Etcd, EtcdTxn, ::testing::Values("cluster", "memory"),
+                         [](const ::testing::TestParamInfo<std::string>& etcd) {
+                           return etcd.param;
+                         });
+
+TEST_P(EtcdTxn, ABranchReadsItsOwnWritesAtTheRevisionItCommits) {
+  EtcdTxnKv& client = kv();
   EtcdTransaction setup;
   setup.then = {put("c/part/a", "5"), put("c/part/b", "7"), put("c/grant/a", "g")};
   const EtcdTransacted first = client.transact(setup);
@@ -80,9 +107,8 @@ TEST(EtcdTransact, ABranchReadsItsOwnWritesAtTheRevisionItCommits) {
   EXPECT_EQ(read_prefix(client, "c/part/"), (std::vector<std::string>{"c/part/a=9", "c/part/b=7"}));
 }
 
-TEST(EtcdTransact, AConditionOnAPrefixHoldsOnlyWhileNoKeyOfItChanged) {
-  EtcdCluster cluster;
-  EtcdClient client({.endpoints = cluster.endpoints(), .timeout = 5s});
+TEST_P(EtcdTxn, AConditionOnAPrefixHoldsOnlyWhileNoKeyOfItChanged) {
+  EtcdTxnKv& client = kv();
   EtcdTransaction setup;
   setup.then = {put("c/grant/a", "1"), put("c/grant/b", "2"), put("c/other", "x")};
   const EtcdTransacted written = client.transact(setup);
@@ -123,9 +149,45 @@ TEST(EtcdTransact, AConditionOnAPrefixHoldsOnlyWhileNoKeyOfItChanged) {
             TransactStatus::kOtherwise);
 }
 
-TEST(EtcdTransact, DeletesCountWhatTheyRemoved) {
-  EtcdCluster cluster;
-  EtcdClient client({.endpoints = cluster.endpoints(), .timeout = 5s});
+TEST_P(EtcdTxn, TheRevisionMovesWithEveryWriteAndOnlyThen) {
+  EtcdTxnKv& client = kv();
+  const auto at = [&] {
+    const EtcdTransacted read = client.read_ranges({range("x")});
+    EXPECT_EQ(read.status, TransactStatus::kThen) << read.error;
+    return read;
+  };
+  const std::int64_t r0 = at().revision;
+  EXPECT_EQ(at().revision, r0);
+  EtcdTransaction only_reads;
+  only_reads.conditions = {
+      {"x", "", EtcdCondition::Target::kVersion, EtcdCondition::Relation::kGreater, 5, ""}};
+  only_reads.otherwise = {range("x")};
+  EXPECT_EQ(client.transact(only_reads).status, TransactStatus::kOtherwise);
+  EXPECT_EQ(at().revision, r0);
+
+  EtcdTransaction write;
+  write.then = {put("x", "1")};
+  EXPECT_EQ(client.transact(write).revision, r0 + 1);
+  EXPECT_EQ(client.transact(write).revision, r0 + 2);  // the same value: a write all the same
+  EtcdTransacted read = at();
+  ASSERT_EQ(read.ranges.at(0).size(), 1U);
+  EXPECT_EQ(read.ranges[0][0].create_revision, r0 + 1);
+  EXPECT_EQ(read.ranges[0][0].mod_revision, r0 + 2);
+  EXPECT_EQ(read.ranges[0][0].version, 2);
+
+  EtcdTransaction erase;
+  erase.then = {remove("x")};
+  EXPECT_EQ(client.transact(erase).revision, r0 + 3);
+  EXPECT_EQ(client.transact(erase).revision, r0 + 3);  // nothing to delete: no write
+  EXPECT_EQ(client.transact(write).revision, r0 + 4);
+  read = at();
+  ASSERT_EQ(read.ranges.at(0).size(), 1U);
+  EXPECT_EQ(read.ranges[0][0].create_revision, r0 + 4);  // created anew
+  EXPECT_EQ(read.ranges[0][0].version, 1);
+}
+
+TEST_P(EtcdTxn, DeletesCountWhatTheyRemoved) {
+  EtcdTxnKv& client = kv();
   EtcdTransaction setup;
   setup.then = {put("c/part/a", "1"), put("c/part/b", "2"), put("c/base", "10")};
   ASSERT_EQ(client.transact(setup).status, TransactStatus::kThen);
@@ -148,9 +210,8 @@ TEST(EtcdTransact, DeletesCountWhatTheyRemoved) {
   EXPECT_TRUE(read_prefix(client, "c/").empty());
 }
 
-TEST(EtcdTransact, WhatEtcdWouldRefuseIsNotSent) {
-  EtcdCluster cluster;
-  EtcdClient client({.endpoints = cluster.endpoints(), .timeout = 5s});
+TEST_P(EtcdTxn, WhatEtcdWouldRefuseIsNotSent) {
+  EtcdTxnKv& client = kv();
   EtcdTransaction twice;
   twice.then = {put("c/a", "1"), put("c/a", "2")};
   EXPECT_EQ(client.transact(twice).status, TransactStatus::kFailedNotSent);
@@ -164,9 +225,8 @@ TEST(EtcdTransact, WhatEtcdWouldRefuseIsNotSent) {
   EXPECT_TRUE(read_prefix(client, "c/").empty());
 }
 
-TEST(EtcdLease, KeysOnALeaseEndWithItAndAnEndedLeaseTakesNoMore) {
-  EtcdCluster cluster;
-  EtcdClient client({.endpoints = cluster.endpoints(), .timeout = 5s});
+TEST_P(EtcdTxn, KeysOnALeaseEndWithItAndAnEndedLeaseTakesNoMore) {
+  EtcdTxnKv& client = kv();
   const EtcdLease lease = client.grant_lease(30);
   ASSERT_TRUE(lease.ok) << lease.error;
   EXPECT_GE(lease.ttl, 30);
@@ -181,12 +241,12 @@ TEST(EtcdLease, KeysOnALeaseEndWithItAndAnEndedLeaseTakesNoMore) {
   ASSERT_TRUE(renewed.ok) << renewed.error;
   EXPECT_GT(renewed.ttl, 0);
 
-  ASSERT_TRUE(client.revoke_lease(lease.id));
+  ASSERT_TRUE(client.revoke_lease(lease.id, nullptr));
   EXPECT_EQ(read_prefix(client, "c/"), std::vector<std::string>{"c/part/a=5"});
   const EtcdLease gone = client.keep_alive(lease.id);
   ASSERT_TRUE(gone.ok) << gone.error;
   EXPECT_EQ(gone.ttl, 0);
-  EXPECT_TRUE(client.revoke_lease(lease.id));  // again: already ended
+  EXPECT_TRUE(client.revoke_lease(lease.id, nullptr));  // again: already ended
 
   // A transaction that puts with an ended lease is not applied, none of it.
   EtcdTransaction late;
@@ -195,9 +255,8 @@ TEST(EtcdLease, KeysOnALeaseEndWithItAndAnEndedLeaseTakesNoMore) {
   EXPECT_EQ(read_prefix(client, "c/"), std::vector<std::string>{"c/part/a=5"});
 }
 
-TEST(EtcdLease, ALeaseNotKeptAliveEndsByItself) {
-  EtcdCluster cluster;
-  EtcdClient client({.endpoints = cluster.endpoints(), .timeout = 5s});
+TEST_P(EtcdTxn, ALeaseNotKeptAliveEndsByItself) {
+  EtcdTxnKv& client = kv();
   const EtcdLease lease = client.grant_lease(3);
   ASSERT_TRUE(lease.ok) << lease.error;
   EtcdTransaction alive;

@@ -1,4 +1,5 @@
-// The counter as parts over a real three-member etcd cluster, before any store uses it:
+// The counter as parts over a real three-member etcd cluster (and over MemoryEtcd, shared by
+// the threads), before any store uses it:
 // front ends (threads) run rounds of mutations with the fast path within their grants and
 // the slow path (freeze, judge exactly, rebalance) past them, near both ends of the range.
 // The total must be exactly every applied mutation, no state may break the invariant, and
@@ -8,15 +9,19 @@
 #include <atomic>
 #include <chrono>
 #include <limits>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "store/escrow.hpp"
 #include "store/etcd_client.hpp"
+#include "store/etcd_txn_kv.hpp"
 #include "store/parts.hpp"
 #include "support/etcd_cluster.hpp"
+#include "support/memory_etcd.hpp"
 
 namespace count {
 namespace {
@@ -60,9 +65,8 @@ std::optional<PartsState> state_from(const PartsKeys& keys, const EtcdTransacted
 // One front end: `rounds` rounds of 1 to 3 random deltas, every call bounded by the client's
 // deadline, every retry loop by a count.
 // `toward`: +1 or -1, the end of the range the deltas lean to.
-void run_front_end(const std::string& endpoints, const std::string& id, int rounds,
-                   std::uint64_t seed, int toward, FrontEndRun& run) {
-  EtcdClient client({.endpoints = endpoints, .timeout = 5s});
+void run_front_end(EtcdTxnKv& client, const std::string& id, int rounds, std::uint64_t seed,
+                   int toward, FrontEndRun& run) {
   const PartsKeys keys(kKey);
   std::mt19937_64 random(seed);
   EtcdTransacted first = client.read_ranges(keys.read_all());
@@ -142,13 +146,33 @@ void run_front_end(const std::string& endpoints, const std::string& id, int roun
   }
 }
 
-class PartsE2E : public ::testing::TestWithParam<std::int64_t> {};
+// Where the parts live: a real cluster, each front end with a client of its own; or one
+// MemoryEtcd for all.
+class PartsE2E : public ::testing::TestWithParam<std::tuple<std::string, std::int64_t>> {
+ protected:
+  PartsE2E() {
+    if (std::get<0>(GetParam()) == "cluster") {
+      cluster_ = std::make_unique<EtcdCluster>();
+    } else {
+      memory_ = std::make_shared<test::MemoryEtcd>();
+    }
+  }
+  std::shared_ptr<EtcdTxnKv> connect() {
+    if (memory_) return memory_;
+    return std::make_shared<EtcdClientTxnKv>(
+        EtcdClientOptions{.endpoints = cluster_->endpoints(), .timeout = 5s});
+  }
+
+ private:
+  std::unique_ptr<EtcdCluster> cluster_;
+  std::shared_ptr<test::MemoryEtcd> memory_;
+};
 
 TEST_P(PartsE2E, FrontEndsWithinTheirGrantsNeverContendAndTheTotalIsExact) {
-  const std::int64_t start = GetParam();
-  EtcdCluster cluster;
+  const std::int64_t start = std::get<1>(GetParam());
   {
-    EtcdClient client({.endpoints = cluster.endpoints(), .timeout = 5s});
+    const std::shared_ptr<EtcdTxnKv> kv = connect();
+    EtcdTxnKv& client = *kv;
     EtcdTransaction setup;  // the single key of earlier versions, read as the base
     setup.then = {{EtcdOperation::Kind::kPut, kKey, "", encode_counter(start), 0},
                   {EtcdOperation::Kind::kPut, std::string(kKey) + "/front-end/old", "", "7", 0}};
@@ -156,9 +180,11 @@ TEST_P(PartsE2E, FrontEndsWithinTheirGrantsNeverContendAndTheTotalIsExact) {
   }
   const std::vector<std::string> ids{"a", "b", "c"};
   std::vector<FrontEndRun> runs(ids.size());
+  std::vector<std::shared_ptr<EtcdTxnKv>> clients;
   std::vector<std::thread> threads;
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    threads.emplace_back(run_front_end, cluster.endpoints(), ids[i], 120, 1000 + i,
+    clients.push_back(connect());
+    threads.emplace_back(run_front_end, std::ref(*clients.back()), ids[i], 120, 1000 + i,
                          start < 0 ? -1 : 1, std::ref(runs[i]));
   }
   for (std::thread& thread : threads) thread.join();
@@ -178,7 +204,8 @@ TEST_P(PartsE2E, FrontEndsWithinTheirGrantsNeverContendAndTheTotalIsExact) {
     slow += runs[i].slow;
     fast_lost += runs[i].fast_lost;
   }
-  EtcdClient client({.endpoints = cluster.endpoints(), .timeout = 5s});
+  const std::shared_ptr<EtcdTxnKv> kv = connect();
+  EtcdTxnKv& client = *kv;
   const PartsKeys keys(kKey);
   const EtcdTransacted read = client.read_ranges(keys.read_all());
   ASSERT_EQ(read.status, TransactStatus::kThen) << read.error;
@@ -204,12 +231,16 @@ TEST_P(PartsE2E, FrontEndsWithinTheirGrantsNeverContendAndTheTotalIsExact) {
               static_cast<long long>(start), fast, slow, fast_lost, refused);
 }
 
-INSTANTIATE_TEST_SUITE_P(Starts, PartsE2E, ::testing::Values(kMin + 40, 0, kMax - 40),
-                         [](const ::testing::TestParamInfo<std::int64_t>& start) {
-                           return start.param < -1  ? std::string("NearTheBottom")
-                                  : start.param > 1 ? std::string("NearTheTop")
-                                                    : std::string("AtZero");
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Starts, PartsE2E,
+    ::testing::Combine(::testing::Values("cluster", "memory"),
+                       ::testing::Values(kMin + 40, std::int64_t{0}, kMax - 40)),
+    [](const ::testing::TestParamInfo<std::tuple<std::string, std::int64_t>>& param) {
+      const std::int64_t start = std::get<1>(param.param);
+      return std::get<0>(param.param) + (start < -1  ? "NearTheBottom"
+                                         : start > 1 ? "NearTheTop"
+                                                     : "AtZero");
+    });
 
 }  // namespace
 }  // namespace count

@@ -1,0 +1,51 @@
+// One etcd's key space in memory, for tests of what is built on EtcdTxnKv: revisions,
+// transactions with conditions on a key or a range, puts (with a lease), deletes and ranges
+// in a branch that reads its own writes, and leases that end when revoked or when their TTL
+// passes without a keep-alive. The same tests run it and a real cluster
+// (tests/e2e/etcd_txn_e2e_test.cpp), so that it answers as etcd does. Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "store/etcd_txn_kv.hpp"
+
+namespace count::test {
+
+class MemoryEtcd final : public EtcdTxnKv {
+ public:
+  EtcdTransacted transact(const EtcdTransaction& transaction) override;
+  EtcdTransacted read_ranges(const std::vector<EtcdOperation>& ranges) override;
+  EtcdLease grant_lease(std::int64_t ttl_seconds) override;
+  EtcdLease keep_alive(std::int64_t id) override;
+  bool revoke_lease(std::int64_t id, std::string* error) override;
+  std::string where() const override { return "memory"; }
+
+  // Ends a lease now, as its TTL passing would (its keys deleted).
+  void expire(std::int64_t id);
+  std::int64_t revision() const;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Lease {
+    std::int64_t ttl = 0;
+    Clock::time_point expires;
+  };
+  // Under mutex_.
+  void expire_due();
+  void end_lease(std::int64_t id);
+  bool holds(const EtcdCondition& condition) const;
+  std::vector<EtcdKeyValue> range(const std::string& key, const std::string& range_end) const;
+
+  mutable std::mutex mutex_;
+  std::int64_t revision_ = 1;  // etcd starts at 1
+  std::map<std::string, EtcdKeyValue> keys_;
+  std::map<std::int64_t, Lease> leases_;
+  std::int64_t next_lease_ = 0x1000;
+};
+
+}  // namespace count::test
