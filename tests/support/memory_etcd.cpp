@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <utility>
 
 namespace count::test {
 namespace {
@@ -89,6 +90,55 @@ void MemoryEtcd::expire_due() {
 EtcdTransacted MemoryEtcd::transact(const EtcdTransaction& transaction) {
   const std::lock_guard lock(mutex_);
   expire_due();
+  const Fault fault = std::exchange(next_fault_, Fault::kNone);
+  EtcdTransacted unknown;
+  unknown.status = TransactStatus::kUnknown;
+  unknown.error = "DEADLINE_EXCEEDED: the answer did not come";
+  if (unreachable_ || fault == Fault::kUnreachable) {
+    EtcdTransacted refused;
+    refused.status = TransactStatus::kFailedNotSent;
+    refused.error = "no etcd member could be connected to";
+    return refused;
+  }
+  switch (fault) {
+    case Fault::kLostAnswer: {
+      const EtcdTransacted applied = apply(transaction);
+      if (applied.status == TransactStatus::kFailedNotSent) return applied;
+      return unknown;
+    }
+    case Fault::kDropped:
+      return unknown;
+    case Fault::kDelayed:
+      delayed_ = transaction;
+      return unknown;
+    case Fault::kNone:
+    case Fault::kUnreachable:
+      break;
+  }
+  return apply(transaction);
+}
+
+void MemoryEtcd::fault_next(Fault fault) {
+  const std::lock_guard lock(mutex_);
+  next_fault_ = fault;
+}
+
+void MemoryEtcd::set_unreachable(bool unreachable) {
+  const std::lock_guard lock(mutex_);
+  unreachable_ = unreachable;
+}
+
+bool MemoryEtcd::apply_delayed() {
+  const std::lock_guard lock(mutex_);
+  if (!delayed_) return false;
+  const EtcdTransaction transaction = std::move(*delayed_);
+  delayed_.reset();
+  expire_due();
+  apply(transaction);
+  return true;
+}
+
+EtcdTransacted MemoryEtcd::apply(const EtcdTransaction& transaction) {
   EtcdTransacted result;
   // What etcd refuses before sending (the client's checks), in either branch.
   for (const std::vector<EtcdOperation>* branch : {&transaction.then, &transaction.otherwise}) {
@@ -155,6 +205,15 @@ EtcdTransacted MemoryEtcd::transact(const EtcdTransaction& transaction) {
 }
 
 EtcdTransacted MemoryEtcd::read_ranges(const std::vector<EtcdOperation>& ranges) {
+  {
+    const std::lock_guard lock(mutex_);
+    if (unreachable_) {
+      EtcdTransacted failed;
+      failed.status = TransactStatus::kFailedNotSent;
+      failed.error = "UNAVAILABLE: no etcd member could be reached";
+      return failed;
+    }
+  }
   EtcdTransaction transaction;
   for (const EtcdOperation& op : ranges) {
     if (op.kind != EtcdOperation::Kind::kRange || op.key.empty()) {
@@ -165,13 +224,19 @@ EtcdTransacted MemoryEtcd::read_ranges(const std::vector<EtcdOperation>& ranges)
     }
   }
   transaction.then = ranges;
-  return transact(transaction);
+  const std::lock_guard lock(mutex_);
+  expire_due();
+  return apply(transaction);  // a read meets no fault meant for a transaction
 }
 
 EtcdLease MemoryEtcd::grant_lease(std::int64_t ttl_seconds) {
   const std::lock_guard lock(mutex_);
   expire_due();
   EtcdLease lease;
+  if (unreachable_) {
+    lease.error = "UNAVAILABLE: no etcd member could be reached";
+    return lease;
+  }
   lease.ok = true;
   lease.id = next_lease_++;
   lease.ttl = ttl_seconds;
@@ -183,6 +248,10 @@ EtcdLease MemoryEtcd::keep_alive(std::int64_t id) {
   const std::lock_guard lock(mutex_);
   expire_due();
   EtcdLease lease;
+  if (unreachable_) {
+    lease.error = "UNAVAILABLE: no etcd member could be reached";
+    return lease;
+  }
   lease.ok = true;
   lease.id = id;
   const auto it = leases_.find(id);
@@ -192,9 +261,13 @@ EtcdLease MemoryEtcd::keep_alive(std::int64_t id) {
   return lease;
 }
 
-bool MemoryEtcd::revoke_lease(std::int64_t id, std::string* /*error*/) {
+bool MemoryEtcd::revoke_lease(std::int64_t id, std::string* error) {
   const std::lock_guard lock(mutex_);
   expire_due();
+  if (unreachable_) {
+    if (error != nullptr) *error = "UNAVAILABLE: no etcd member could be reached";
+    return false;
+  }
   end_lease(id);
   return true;
 }

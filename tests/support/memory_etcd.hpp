@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,22 @@ class MemoryEtcd final : public EtcdTxnKv {
   void expire(std::int64_t id);
   std::int64_t revision() const;
 
+  // Faults, for the stores' tests. What the next transaction that is sent (not refused
+  // before sending) meets:
+  enum class Fault {
+    kNone,
+    kUnreachable,  // kFailedNotSent: no member answered; nothing applied
+    kLostAnswer,   // applied, but the answer is lost: kUnknown
+    kDropped,      // never applied: kUnknown
+    kDelayed,      // kUnknown now; applied later, by apply_delayed() (its conditions judged
+                   // then, as a transaction waiting in a raft log)
+  };
+  void fault_next(Fault fault);
+  // While set, every call fails as kUnreachable does (reads too).
+  void set_unreachable(bool unreachable);
+  // Applies the transaction kDelayed held back; false when there is none.
+  bool apply_delayed();
+
  private:
   using Clock = std::chrono::steady_clock;
   struct Lease {
@@ -41,7 +58,13 @@ class MemoryEtcd final : public EtcdTxnKv {
   bool holds(const EtcdCondition& condition) const;
   std::vector<EtcdKeyValue> range(const std::string& key, const std::string& range_end) const;
 
+  // Under mutex_: the transaction's outcome, without faults.
+  EtcdTransacted apply(const EtcdTransaction& transaction);
+
   mutable std::mutex mutex_;
+  Fault next_fault_ = Fault::kNone;
+  bool unreachable_ = false;
+  std::optional<EtcdTransaction> delayed_;
   std::int64_t revision_ = 1;  // etcd starts at 1
   std::map<std::string, EtcdKeyValue> keys_;
   std::map<std::int64_t, Lease> leases_;
