@@ -374,6 +374,31 @@ struct EtcdClient::Channel {
     context.AddMetadata(kRequireLeaderKey, "true");
   }
 
+  // Sends a transaction once. kNotSent: no member could be connected to before the
+  // deadline, or etcd's interceptor refused it for want of a leader, before its handler ran
+  // (it never reached raft). kUnknown: any other failure, once the request may have left (see
+  // EtcdClient::commit()). kAnswered: `response` holds etcd's answer.
+  enum class Sent { kAnswered, kNotSent, kUnknown };
+  Sent send_once(const etcdserverpb::TxnRequest& request, etcdserverpb::TxnResponse& response,
+                 std::chrono::milliseconds timeout, const std::string& target,
+                 std::string& error) const {
+    const Clock::time_point deadline = Clock::now() + timeout;
+    if (!wait_connected(deadline)) {
+      error = fmt::format("no etcd member of {} could be connected to within {} ms", target,
+                          timeout.count());
+      return Sent::kNotSent;
+    }
+    grpc::ClientContext context;
+    prepare(context, deadline);
+    const grpc::Status status = kv->Txn(&context, request, &response);
+    if (status.ok()) return Sent::kAnswered;
+    error = describe(status);
+    return status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+                   status.error_message() == kNoLeaderMessage
+               ? Sent::kNotSent
+               : Sent::kUnknown;
+  }
+
   // Calls `call(context)` (a read: it changes nothing) again while it fails with UNAVAILABLE
   // and time is left: a connection to a member that just died, or a linearizable read cut
   // short by a leader change, is followed by another member or the new leader.
@@ -461,29 +486,16 @@ EtcdCommit EtcdClient::commit(std::string_view key, std::int64_t expected_mod_re
   add_range(*request.mutable_failure(), key);
   add_range(*request.mutable_failure(), record_key);
 
-  const Clock::time_point deadline = Clock::now() + timeout_;
-  if (!channel_->wait_connected(deadline)) {
-    result.status = CommitStatus::kFailedNotSent;
-    result.error = fmt::format("no etcd member of {} could be connected to within {} ms", target_,
-                               timeout_.count());
-    return result;
-  }
-  // From here on the request may leave: any failure is kUnknown (see the header).
-  grpc::ClientContext context;
-  Channel::prepare(context, deadline);
   etcdserverpb::TxnResponse response;
-  const grpc::Status status = channel_->kv->Txn(&context, request, &response);
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
-      status.error_message() == kNoLeaderMessage) {
-    // etcd's interceptor refused it before its handler ran: it never reached raft.
-    result.status = CommitStatus::kFailedNotSent;
-    result.error = describe(status);
-    return result;
-  }
-  if (!status.ok()) {
-    result.status = CommitStatus::kUnknown;
-    result.error = describe(status);
-    return result;
+  switch (channel_->send_once(request, response, timeout_, target_, result.error)) {
+    case Channel::Sent::kNotSent:
+      result.status = CommitStatus::kFailedNotSent;
+      return result;
+    case Channel::Sent::kUnknown:
+      result.status = CommitStatus::kUnknown;
+      return result;
+    case Channel::Sent::kAnswered:
+      break;
   }
   result.revision = response.header().revision();
   if (response.succeeded()) {
@@ -518,28 +530,16 @@ EtcdTransacted EtcdClient::transact(const EtcdTransaction& transaction) {
     add_operation(*request.mutable_failure(), operation);
   }
 
-  const Clock::time_point deadline = Clock::now() + timeout_;
-  if (!channel_->wait_connected(deadline)) {
-    result.status = TransactStatus::kFailedNotSent;
-    result.error = fmt::format("no etcd member of {} could be connected to within {} ms", target_,
-                               timeout_.count());
-    return result;
-  }
-  // From here on the request may leave: any failure is kUnknown (see commit()).
-  grpc::ClientContext context;
-  Channel::prepare(context, deadline);
   etcdserverpb::TxnResponse response;
-  const grpc::Status status = channel_->kv->Txn(&context, request, &response);
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
-      status.error_message() == kNoLeaderMessage) {
-    result.status = TransactStatus::kFailedNotSent;
-    result.error = describe(status);
-    return result;
-  }
-  if (!status.ok()) {
-    result.status = TransactStatus::kUnknown;
-    result.error = describe(status);
-    return result;
+  switch (channel_->send_once(request, response, timeout_, target_, result.error)) {
+    case Channel::Sent::kNotSent:
+      result.status = TransactStatus::kFailedNotSent;
+      return result;
+    case Channel::Sent::kUnknown:
+      result.status = TransactStatus::kUnknown;
+      return result;
+    case Channel::Sent::kAnswered:
+      break;
   }
   if (!results_from(response, result)) {
     result.status = TransactStatus::kUnknown;

@@ -42,6 +42,12 @@ bool holds_for(const EtcdKeyValue& kv, bool exists, const EtcdCondition& conditi
   return false;
 }
 
+EtcdLease unreachable_lease() {
+  EtcdLease lease;
+  lease.error = "UNAVAILABLE: no etcd member could be reached";
+  return lease;
+}
+
 }  // namespace
 
 std::vector<EtcdKeyValue> MemoryEtcd::range(const std::string& key,
@@ -232,11 +238,8 @@ EtcdTransacted MemoryEtcd::read_ranges(const std::vector<EtcdOperation>& ranges)
 EtcdLease MemoryEtcd::grant_lease(std::int64_t ttl_seconds) {
   const std::lock_guard lock(mutex_);
   expire_due();
+  if (unreachable_) return unreachable_lease();
   EtcdLease lease;
-  if (unreachable_) {
-    lease.error = "UNAVAILABLE: no etcd member could be reached";
-    return lease;
-  }
   lease.ok = true;
   lease.id = next_lease_++;
   lease.ttl = ttl_seconds;
@@ -247,11 +250,8 @@ EtcdLease MemoryEtcd::grant_lease(std::int64_t ttl_seconds) {
 EtcdLease MemoryEtcd::keep_alive(std::int64_t id) {
   const std::lock_guard lock(mutex_);
   expire_due();
+  if (unreachable_) return unreachable_lease();
   EtcdLease lease;
-  if (unreachable_) {
-    lease.error = "UNAVAILABLE: no etcd member could be reached";
-    return lease;
-  }
   lease.ok = true;
   lease.id = id;
   const auto it = leases_.find(id);
