@@ -551,7 +551,8 @@ EtcdTransacted EtcdClient::transact(const EtcdTransaction& transaction) {
   return result;
 }
 
-EtcdTransacted EtcdClient::read_ranges(const std::vector<EtcdOperation>& ranges) {
+EtcdTransacted EtcdClient::read_ranges(const std::vector<EtcdOperation>& ranges,
+                                       std::int64_t at_revision) {
   EtcdTransacted result;
   result.status = TransactStatus::kFailedNotSent;
   etcdserverpb::TxnRequest request;
@@ -561,6 +562,9 @@ EtcdTransacted EtcdClient::read_ranges(const std::vector<EtcdOperation>& ranges)
       return result;
     }
     add_operation(*request.mutable_success(), range);
+    if (at_revision > 0) {
+      request.mutable_success()->rbegin()->mutable_request_range()->set_revision(at_revision);
+    }
   }
   etcdserverpb::TxnResponse response;
   const grpc::Status status =

@@ -231,7 +231,10 @@ class EtcdClient {
 
   // Linearizable Ranges (kRange operations only) at one revision, tried again within the
   // deadline as read() is: a read changes nothing. kThen when answered, else kFailedNotSent.
-  EtcdTransacted read_ranges(const std::vector<EtcdOperation>& ranges);
+  // `at_revision` > 0 reads the keys as they were at that past revision (etcd keeps them
+  // until it is compacted past it; a compacted or future revision fails, saying which).
+  EtcdTransacted read_ranges(const std::vector<EtcdOperation>& ranges,
+                             std::int64_t at_revision = 0);
 
   // Grants a lease of `ttl_seconds` (etcd may choose more, never less).
   EtcdLease grant_lease(std::int64_t ttl_seconds);

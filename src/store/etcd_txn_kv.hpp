@@ -15,7 +15,9 @@ class EtcdTxnKv {
  public:
   virtual ~EtcdTxnKv() = default;
   virtual EtcdTransacted transact(const EtcdTransaction& transaction) = 0;
-  virtual EtcdTransacted read_ranges(const std::vector<EtcdOperation>& ranges) = 0;
+  // `at_revision`: as EtcdClient::read_ranges.
+  virtual EtcdTransacted read_ranges(const std::vector<EtcdOperation>& ranges,
+                                     std::int64_t at_revision = 0) = 0;
   virtual EtcdLease grant_lease(std::int64_t ttl_seconds) = 0;
   virtual EtcdLease keep_alive(std::int64_t id) = 0;
   virtual bool revoke_lease(std::int64_t id, std::string* error) = 0;
@@ -29,8 +31,9 @@ class EtcdClientTxnKv final : public EtcdTxnKv {
   EtcdTransacted transact(const EtcdTransaction& transaction) override {
     return client_.transact(transaction);
   }
-  EtcdTransacted read_ranges(const std::vector<EtcdOperation>& ranges) override {
-    return client_.read_ranges(ranges);
+  EtcdTransacted read_ranges(const std::vector<EtcdOperation>& ranges,
+                             std::int64_t at_revision = 0) override {
+    return client_.read_ranges(ranges, at_revision);
   }
   EtcdLease grant_lease(std::int64_t ttl_seconds) override {
     return client_.grant_lease(ttl_seconds);

@@ -186,6 +186,38 @@ TEST_P(EtcdTxn, TheRevisionMovesWithEveryWriteAndOnlyThen) {
   EXPECT_EQ(read.ranges[0][0].version, 1);
 }
 
+// How a front end recovers the total at the revision of a transaction whose answer was lost.
+TEST_P(EtcdTxn, APastRevisionShowsTheKeysAsTheyWere) {
+  EtcdTxnKv& client = kv();
+  EtcdTransaction first;
+  first.then = {put("c/part/a", "1"), put("c/part/b", "10")};
+  const std::int64_t r1 = client.transact(first).revision;
+  EtcdTransaction second;
+  second.then = {put("c/part/a", "2"), remove("c/part/b"), put("c/part/c", "5")};
+  const std::int64_t r2 = client.transact(second).revision;
+  EtcdTransaction third;
+  third.then = {put("c/part/a", "3")};
+  const std::int64_t r3 = client.transact(third).revision;
+  ASSERT_EQ(r2, r1 + 1);
+  ASSERT_EQ(r3, r2 + 1);
+
+  const auto at = [&](std::int64_t revision) {
+    const EtcdTransacted read = client.read_ranges({prefix("c/part/")}, revision);
+    EXPECT_EQ(read.status, TransactStatus::kThen) << read.error;
+    EXPECT_EQ(read.revision, r3);  // the header: the current revision
+    return read.ranges.empty() ? std::vector<std::string>{} : shown(read.ranges[0]);
+  };
+  EXPECT_TRUE(at(r1 - 1).empty());
+  EXPECT_EQ(at(r1), (std::vector<std::string>{"c/part/a=1", "c/part/b=10"}));
+  EXPECT_EQ(at(r2), (std::vector<std::string>{"c/part/a=2", "c/part/c=5"}));
+  EXPECT_EQ(at(r3), (std::vector<std::string>{"c/part/a=3", "c/part/c=5"}));
+  EXPECT_EQ(at(0), at(r3));
+  // A revision still to come is refused, saying so.
+  const EtcdTransacted future = client.read_ranges({prefix("c/part/")}, r3 + 100);
+  EXPECT_EQ(future.status, TransactStatus::kFailedNotSent);
+  EXPECT_NE(future.error.find("future revision"), std::string::npos) << future.error;
+}
+
 TEST_P(EtcdTxn, DeletesCountWhatTheyRemoved) {
   EtcdTxnKv& client = kv();
   EtcdTransaction setup;

@@ -72,16 +72,38 @@ bool MemoryEtcd::holds(const EtcdCondition& condition) const {
 
 void MemoryEtcd::end_lease(std::int64_t id) {
   if (leases_.erase(id) == 0) return;
+  const std::int64_t next = revision_ + 1;
   bool deleted = false;
   for (auto it = keys_.begin(); it != keys_.end();) {
     if (it->second.lease == id) {
+      remember(it->first, std::nullopt, next);
       it = keys_.erase(it);
       deleted = true;
     } else {
       ++it;
     }
   }
-  if (deleted) ++revision_;
+  if (deleted) revision_ = next;
+}
+
+void MemoryEtcd::remember(const std::string& key, std::optional<EtcdKeyValue> kv,
+                          std::int64_t revision) {
+  history_[key].emplace_back(revision, std::move(kv));
+}
+
+std::vector<EtcdKeyValue> MemoryEtcd::range_at(const std::string& key, const std::string& range_end,
+                                               std::int64_t revision) const {
+  std::vector<EtcdKeyValue> out;
+  for (auto it = history_.lower_bound(key); it != history_.end(); ++it) {
+    if (!in_range(it->first, key, range_end)) break;
+    const std::optional<EtcdKeyValue>* state = nullptr;
+    for (const auto& [began, kv] : it->second) {
+      if (began > revision) break;
+      state = &kv;
+    }
+    if (state != nullptr && state->has_value()) out.push_back(**state);
+  }
+  return out;
 }
 
 void MemoryEtcd::expire_due() {
@@ -191,11 +213,13 @@ EtcdTransacted MemoryEtcd::apply(const EtcdTransaction& transaction) {
         kv.mod_revision = next;
         ++kv.version;
         kv.lease = op.lease;
+        remember(op.key, kv, next);
         changed = true;
         break;
       }
       case EtcdOperation::Kind::kDelete: {
         for (const EtcdKeyValue& kv : range(op.key, op.range_end)) {
+          remember(kv.key, std::nullopt, next);
           keys_.erase(kv.key);
           ++result.deleted[i];
           changed = true;
@@ -210,29 +234,35 @@ EtcdTransacted MemoryEtcd::apply(const EtcdTransaction& transaction) {
   return result;
 }
 
-EtcdTransacted MemoryEtcd::read_ranges(const std::vector<EtcdOperation>& ranges) {
-  {
-    const std::lock_guard lock(mutex_);
-    if (unreachable_) {
-      EtcdTransacted failed;
-      failed.status = TransactStatus::kFailedNotSent;
-      failed.error = "UNAVAILABLE: no etcd member could be reached";
-      return failed;
-    }
+EtcdTransacted MemoryEtcd::read_ranges(const std::vector<EtcdOperation>& ranges,
+                                       std::int64_t at_revision) {
+  EtcdTransacted result;
+  result.status = TransactStatus::kFailedNotSent;
+  const std::lock_guard lock(mutex_);
+  if (unreachable_) {
+    result.error = "UNAVAILABLE: no etcd member could be reached";
+    return result;
   }
-  EtcdTransaction transaction;
   for (const EtcdOperation& op : ranges) {
     if (op.kind != EtcdOperation::Kind::kRange || op.key.empty()) {
-      EtcdTransacted refused;
-      refused.status = TransactStatus::kFailedNotSent;
-      refused.error = "not sent: a read of ranges holds ranges of non-empty keys only";
-      return refused;
+      result.error = "not sent: a read of ranges holds ranges of non-empty keys only";
+      return result;
     }
   }
-  transaction.then = ranges;
-  const std::lock_guard lock(mutex_);
   expire_due();
-  return apply(transaction);  // a read meets no fault meant for a transaction
+  if (at_revision > revision_) {
+    result.error = "OUT_OF_RANGE: etcdserver: mvcc: required revision is a future revision";
+    return result;
+  }
+  // A read meets no fault meant for a transaction.
+  for (const EtcdOperation& op : ranges) {
+    result.ranges.push_back(at_revision > 0 ? range_at(op.key, op.range_end, at_revision)
+                                            : range(op.key, op.range_end));
+  }
+  result.deleted.assign(ranges.size(), 0);
+  result.status = TransactStatus::kThen;
+  result.revision = revision_;
+  return result;
 }
 
 EtcdLease MemoryEtcd::grant_lease(std::int64_t ttl_seconds) {

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "store/etcd_txn_kv.hpp"
@@ -20,7 +21,8 @@ namespace count::test {
 class MemoryEtcd final : public EtcdTxnKv {
  public:
   EtcdTransacted transact(const EtcdTransaction& transaction) override;
-  EtcdTransacted read_ranges(const std::vector<EtcdOperation>& ranges) override;
+  EtcdTransacted read_ranges(const std::vector<EtcdOperation>& ranges,
+                             std::int64_t at_revision = 0) override;
   EtcdLease grant_lease(std::int64_t ttl_seconds) override;
   EtcdLease keep_alive(std::int64_t id) override;
   bool revoke_lease(std::int64_t id, std::string* error) override;
@@ -57,6 +59,11 @@ class MemoryEtcd final : public EtcdTxnKv {
   void end_lease(std::int64_t id);
   bool holds(const EtcdCondition& condition) const;
   std::vector<EtcdKeyValue> range(const std::string& key, const std::string& range_end) const;
+  // The same as it was at `revision`, from the history.
+  std::vector<EtcdKeyValue> range_at(const std::string& key, const std::string& range_end,
+                                     std::int64_t revision) const;
+  // Records a key's new state (nullopt: deleted) at `revision`.
+  void remember(const std::string& key, std::optional<EtcdKeyValue> kv, std::int64_t revision);
 
   // Under mutex_: the transaction's outcome, without faults.
   EtcdTransacted apply(const EtcdTransaction& transaction);
@@ -67,6 +74,9 @@ class MemoryEtcd final : public EtcdTxnKv {
   std::optional<EtcdTransaction> delayed_;
   std::int64_t revision_ = 1;  // etcd starts at 1
   std::map<std::string, EtcdKeyValue> keys_;
+  // Every state each key has had, oldest first, with the revision it began at (no
+  // compaction: etcd's default).
+  std::map<std::string, std::vector<std::pair<std::int64_t, std::optional<EtcdKeyValue>>>> history_;
   std::map<std::int64_t, Lease> leases_;
   std::int64_t next_lease_ = 0x1000;
 };
