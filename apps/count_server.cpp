@@ -304,7 +304,7 @@ int main(int argc, char** argv) {
         std::min(std::chrono::milliseconds(2000), etcd_options.request_timeout);
     try {
       auto etcd_store = std::make_unique<count::EtcdStore>(
-          std::make_unique<count::EtcdClientKv>(client_options), etcd_options);
+          std::make_unique<count::EtcdClientTxnKv>(client_options), etcd_options);
       store_name = fmt::format("etcd store {} at {}, value {}", etcd_options.key, etcd_endpoints,
                                etcd_store->initial_value());
       etcd = etcd_store.get();
@@ -382,9 +382,10 @@ int main(int argc, char** argv) {
       const count::EtcdStore::Stats stats = etcd->stats();
       count::log(count::LogLevel::kInfo,
                  "etcd: {} requests in {} rounds, {} transactions ({} lost a "
-                 "compare, {} unknown), {} reads, {} rounds failed",
+                 "compare, {} unknown), {} reads, {} rounds failed, {} rounds within the "
+                 "grant, {} rebalanced",
                  stats.requests, stats.rounds, stats.transactions, stats.conflicts, stats.unknown,
-                 stats.reads, stats.failed_rounds);
+                 stats.reads, stats.failed_rounds, stats.fast_paths, stats.rebalances);
     }
     if (const std::string turned_away = server.rejections().summary(); !turned_away.empty()) {
       count::log(count::LogLevel::kInfo, "clients turned away or cut off: {}", turned_away);

@@ -23,33 +23,44 @@ std::string random_front_end_id() {
 
 }  // namespace
 
-EtcdStore::EtcdStore(std::unique_ptr<EtcdKv> kv, EtcdStoreOptions options)
-    : kv_(std::move(kv)), options_(std::move(options)) {
+EtcdStore::EtcdStore(std::unique_ptr<EtcdTxnKv> kv, EtcdStoreOptions options)
+    : kv_(std::move(kv)),
+      options_(std::move(options)),
+      keys_(options_.key),
+      lease_(*kv_, options_.lease_ttl) {
   if (options_.front_end_id.empty()) options_.front_end_id = random_front_end_id();
-  record_key_ = options_.key + "/front-end/" + options_.front_end_id;
 
-  // The first read: etcd must answer, and the key must hold nothing or a value of ours.
+  // The first read: etcd must answer, and the counter's keys must hold nothing or ours.
   const auto deadline = Clock::now() + options_.request_timeout;
-  EtcdRead read;
+  std::string error;
   for (int attempt = 0;; ++attempt) {
-    read = kv_->read(options_.key, record_key_);
-    if (read.ok() || Clock::now() >= deadline) break;
-    back_off(attempt);
-  }
-  if (!read.ok()) {
-    throw EtcdStoreError(fmt::format("etcd at {} did not answer within {} ms: {}", kv_->where(),
-                                     options_.request_timeout.count(), read.error));
-  }
-  if (read.key.exists) {
-    const std::optional<std::int64_t> value = decode_counter(read.key.value);
-    if (!value) {
-      throw EtcdStoreError(fmt::format(
-          "etcd key {} holds {} bytes that are not a count-server value; not touching it",
-          options_.key, read.key.value.size()));
+    const EtcdTransacted read = kv_->read_ranges(keys_.read_all());
+    if (read.status == TransactStatus::kThen) {
+      std::optional<PartsState> state =
+          parse_parts(keys_, read.revision, read.ranges.at(0), read.ranges.at(1), &error);
+      if (!state) throw EtcdStoreError(fmt::format("etcd: {}; not touching it", error));
+      state_ = std::move(state);
+      break;
     }
-    initial_value_ = *value;
+    error = read.error;
+    if (Clock::now() >= deadline) {
+      throw EtcdStoreError(fmt::format("etcd at {} did not answer within {} ms: {}",
+                                       kv_->where(), options_.request_timeout.count(), error));
+    }
+    std::this_thread::sleep_for(pause_after(attempt));
   }
-  base_ = Base{initial_value_, read.key.exists ? read.key.mod_revision : 0};
+  initial_value_ = state_->total();
+  known_value_.store(initial_value_, std::memory_order_relaxed);
+  if (const PartRecord* mine = state_->find(options_.front_end_id)) {
+    next_txn_ = mine->part.txn + 1;  // this ID ran before: its numbers go on
+  }
+  for (int attempt = 0; !lease_.start(&error); ++attempt) {
+    if (Clock::now() >= deadline) {
+      throw EtcdStoreError(fmt::format("etcd at {} granted no lease within {} ms: {}",
+                                       kv_->where(), options_.request_timeout.count(), error));
+    }
+    std::this_thread::sleep_for(pause_after(attempt));
+  }
   thread_ = std::thread([this] { run(); });
 }
 
@@ -127,7 +138,10 @@ bool EtcdStore::close() {
     give_up_at_ = Clock::now() + options_.request_timeout;
   }
   wake_.notify_one();
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable()) {
+    thread_.join();
+    lease_.revoke();  // the alive key goes now: the next rebalance folds this part
+  }
   return true;
 }
 
@@ -149,8 +163,16 @@ void EtcdStore::write_metrics(MetricsText& out) const {
   out.counter("count_server_etcd_conflicts_total",
               "Transactions that lost their compare to another front end.", s.conflicts);
   out.counter("count_server_etcd_unknown_outcomes_total",
-              "Transactions whose outcome etcd did not tell, resolved from the record.", s.unknown);
-  out.counter("count_server_etcd_reads_total", "Reads of the key.", s.reads);
+              "Transactions whose outcome etcd did not tell, resolved by a fence and a read.",
+              s.unknown);
+  out.counter("count_server_etcd_reads_total", "Reads of the counter's keys.", s.reads);
+  out.counter("count_server_etcd_fast_paths_total",
+              "Rounds committed within this front end's grant, by writing its part alone.",
+              s.fast_paths);
+  out.counter("count_server_etcd_rebalances_total",
+              "Rounds that left the grant: judged against the exact total, then the headroom "
+              "shared out again.",
+              s.rebalances);
   out.counter("count_server_etcd_failed_rounds_total",
               "Rounds answered err because etcd did not answer in time.", s.failed_rounds);
 }
@@ -160,17 +182,47 @@ void EtcdStore::run() {
     std::shared_ptr<Round> round;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stop_ || (send_requested_ && !open_->entries.empty()); });
+      const auto ready = [this] { return stop_ || (send_requested_ && !open_->entries.empty()); };
+      const LeaseKeeper::Clock::time_point renew_at = lease_.next_due();
+      if (renew_at == LeaseKeeper::Clock::time_point::max()) {
+        wake_.wait(lock, ready);  // no lease to renew: the next round grants one
+      } else if (!wake_.wait_until(lock, renew_at, ready)) {
+        lock.unlock();
+        lease_.tick();
+        continue;
+      }
       if (open_->entries.empty()) return;  // stopping, and nothing left to send
       send_requested_ = false;
       round = std::exchange(open_, std::make_shared<Round>());
     }
+    lease_.tick();
     serve(*round);
     publish(*round);
     // Whatever joined meanwhile goes at once: that is the combining.
     const std::lock_guard lock(mutex_);
     if (!open_->entries.empty()) send_requested_ = true;
   }
+}
+
+EtcdStore::Plan EtcdStore::plan_of(const Round& round) {
+  Plan plan;
+  // How many of the round's mutations run before each entry (a WATCH compares it).
+  std::vector<std::size_t> before(round.entries.size(), 0);
+  std::size_t skip_until = 0;
+  for (std::size_t i = 0; i < round.entries.size(); ++i) {
+    const Entry& entry = round.entries[i];
+    before[i] = plan.deltas.size();
+    if (entry.kind == Entry::Kind::kAdd || entry.kind == Entry::Kind::kStep) {
+      if (i >= skip_until) plan.deltas.push_back(entry.delta);
+    } else if (entry.kind == Entry::Kind::kTransaction && entry.watch && i >= skip_until) {
+      if (entry.watch != round.replies) {
+        plan.needs_exact = true;
+      } else if (before[entry.watch_index] != plan.deltas.size()) {
+        skip_until = i + 1 + entry.steps;
+      }
+    }
+  }
+  return plan;
 }
 
 std::pair<std::int64_t, bool> EtcdStore::decide(Round& round, const Base& base) const {
@@ -216,9 +268,9 @@ std::pair<std::int64_t, bool> EtcdStore::decide(Round& round, const Base& base) 
           if (entry.watch == round.replies) {
             unchanged = watched.value == applied;  // watched earlier in this round
           } else {
-            // Decided in an earlier round: the key's revision then, or -1, or an err.
+            // Decided in an earlier round: the version then, or -1, or an err.
             unchanged = watched.kind == Reply::Kind::kOk && watched.value >= 0 &&
-                        watched.value == base.revision && applied == 0;
+                        watched.value == base.version && applied == 0;
           }
         }
         reply = unchanged ? Reply::ok(seq) : Reply::err(seq);
@@ -230,7 +282,7 @@ std::pair<std::int64_t, bool> EtcdStore::decide(Round& round, const Base& base) 
   return {value, applied > 0};
 }
 
-void EtcdStore::settle_watches(Round& round, std::int64_t revision) {
+void EtcdStore::settle_watches(Round& round, std::uint64_t version) {
   std::int64_t applied = 0;
   for (std::size_t i = 0; i < round.entries.size(); ++i) {
     const Reply& reply = round.replies->replies[i];
@@ -243,13 +295,13 @@ void EtcdStore::settle_watches(Round& round, std::int64_t revision) {
   for (std::size_t i = 0; i < round.entries.size(); ++i) {
     Reply& reply = round.replies->replies[i];
     if (round.entries[i].kind == Entry::Kind::kWatch && reply.kind == Reply::Kind::kOk) {
-      reply.value = reply.value == applied ? revision : -1;
+      reply.value = reply.value == applied ? static_cast<std::int64_t>(version) : -1;
     }
   }
 }
 
 void EtcdStore::publish(Round& round) {
-  if (base_) known_value_.store(base_->value, std::memory_order_relaxed);
+  if (state_) known_value_.store(state_->total(), std::memory_order_relaxed);
   // The replies are written before the flag that lets them out.
   round.replies->decided.store(true, std::memory_order_release);
   if (round.last_seq > decided_seq_.load(std::memory_order_relaxed)) {
@@ -259,6 +311,11 @@ void EtcdStore::publish(Round& round) {
   const std::lock_guard lock(stats_mutex_);
   stats_.requests += round.entries.size();
   ++stats_.rounds;
+}
+
+void EtcdStore::count(std::uint64_t Stats::*counter, std::uint64_t n) {
+  const std::lock_guard lock(stats_mutex_);
+  stats_.*counter += n;
 }
 
 void EtcdStore::fail_expired_open_round() {
@@ -280,144 +337,373 @@ void EtcdStore::fail(Round& round) {
   for (std::size_t i = 0; i < round.entries.size(); ++i) {
     round.replies->replies[i] = Reply::err(first_seq + i, ErrCause::kStoreUnavailable);
   }
-  const std::lock_guard lock(stats_mutex_);
-  ++stats_.failed_rounds;
+  count(&Stats::failed_rounds);
+}
+
+std::chrono::milliseconds EtcdStore::pause_after(int attempt) {
+  return std::chrono::milliseconds(std::min(10 << std::min(attempt, 5), 250));
 }
 
 bool EtcdStore::back_off(int attempt) {
   fail_expired_open_round();
-  const auto pause = std::chrono::milliseconds(std::min(10 << std::min(attempt, 5), 250));
+  lease_.tick();
   std::unique_lock lock(mutex_);
   // close() cuts a pause short only once it has given up waiting.
-  wake_.wait_for(lock, pause, [this] { return give_up_at_ && Clock::now() >= *give_up_at_; });
+  wake_.wait_for(lock, pause_after(attempt),
+                 [this] { return give_up_at_ && Clock::now() >= *give_up_at_; });
   return !(give_up_at_ && Clock::now() >= *give_up_at_);
 }
 
-// The key as a base to compute on, or nothing when it holds bytes that are not ours (then
-// `round` is failed and the cause reported once).
-std::optional<EtcdStore::Base> EtcdStore::base_of(const EtcdEntry& key, Round& round) {
-  if (!key.exists) return Base{0, 0};
-  if (const std::optional<std::int64_t> value = decode_counter(key.value)) {
-    return Base{*value, key.mod_revision};
+bool EtcdStore::ensure_lease() {
+  if (!lease_.lost()) return true;
+  std::string error;
+  if (lease_.start(&error)) return true;
+  log(LogLevel::kDebug, "etcd: no lease granted: {}", error);
+  return false;
+}
+
+void EtcdStore::report_not_ours(const std::string& what) {
+  if (reported_not_ours_) return;
+  reported_not_ours_ = true;
+  log(LogLevel::kError, "etcd: {}; every request gets err until it is ours again", what);
+}
+
+std::optional<PartsState> EtcdStore::state_from(const EtcdTransacted& answer) {
+  const std::size_t n = answer.ranges.size();
+  std::string error = "etcd answered without the counter's two ranges";
+  std::optional<PartsState> state;
+  if (n >= 2) {
+    state = parse_parts(keys_, answer.revision, answer.ranges[n - 2], answer.ranges[n - 1], &error);
   }
-  if (!reported_foreign_value_) {
-    reported_foreign_value_ = true;
-    log(LogLevel::kError,
-        "etcd key {} now holds bytes that are not a count-server value; every request gets "
-        "err until it does again",
-        options_.key);
-  }
+  if (!state) report_not_ours(error);
+  return state;
+}
+
+void EtcdStore::report_compacted(std::int64_t revision) {
+  log(LogLevel::kError,
+      "etcd compacted its history past revision {}, which this front end needed to tell "
+      "whether a transaction it sent was applied; its requests get err (keep etcd's history "
+      "longer than --etcd-timeout)",
+      revision);
+}
+
+EtcdStore::Attempt EtcdStore::failed(Round& round) {
+  state_.reset();
   fail(round);
-  return std::nullopt;
+  return Attempt::kAnswered;
 }
 
-bool EtcdStore::committed_since(const EtcdEntry& record, std::uint64_t first) {
-  if (!record.exists) return false;
-  std::uint64_t number = 0;
-  const char* end = record.value.data() + record.value.size();
-  const auto [ptr, ec] = std::from_chars(record.value.data(), end, number);
-  return ec == std::errc() && ptr == end && number >= first;
+std::pair<TransactStatus, std::optional<PartsState>> EtcdStore::read_state(
+    std::int64_t at_revision) {
+  const EtcdTransacted read = kv_->read_ranges(keys_.read_all(), at_revision);
+  count(&Stats::reads);
+  if (read.status != TransactStatus::kThen) {
+    if (read.error.find("has been compacted") != std::string::npos) {
+      report_compacted(at_revision);
+      return {TransactStatus::kThen, std::nullopt};
+    }
+    return {TransactStatus::kFailedNotSent, std::nullopt};
+  }
+  EtcdTransacted as_of = read;
+  if (at_revision > 0) as_of.revision = at_revision;
+  return {TransactStatus::kThen, state_from(as_of)};
 }
 
-// Answers a round. Each transaction of the round is numbered and writes its number into this
-// front end's record key with the new value, so that when etcd does not say whether one
-// committed, a read of the record does. At most one transaction of a round can commit: a
-// new one is sent only with the revision the last one compared against (if that one may
-// still commit, exactly one of the two will) or once the key has moved past that revision
-// (then the last one never can).
+// Answers a round, from the state the round thread last read or wrote (state_) when the
+// round needs no read of its own. A round of gets and watches alone is answered from a read
+// made after it closed; a round with mutations within this front end's grant takes the fast
+// path; any other the slow path. An attempt that lost a compare goes again at once from the
+// state it read; one etcd did not answer waits a little, until the round's time is up.
 void EtcdStore::serve(Round& round) {
   const auto deadline = round.opened_at + options_.request_timeout;
-  const std::uint64_t first_transaction = next_transaction_;
-  // Set while a transaction of this round may have committed: the revision it compared
-  // against. Its requests are not answered `err` while it is set.
-  bool in_doubt = false;
-  std::int64_t in_doubt_revision = 0;
-  bool fresh = false;  // base_ was read during this round (a get needs that)
-  std::optional<Base> decided_on;
-  std::int64_t new_value = 0;
-  bool changes = false;
-  for (int attempt = 0;; ++attempt) {
-    if (!base_ || (!changes && decided_on && !fresh)) {
-      const EtcdRead read = kv_->read(options_.key, record_key_);
-      {
-        const std::lock_guard lock(stats_mutex_);
-        ++stats_.reads;
-      }
-      if (!read.ok()) {
-        if (!in_doubt && Clock::now() >= deadline) return fail(round);
-        if (!back_off(attempt)) return fail(round);
-        continue;
-      }
-      if (in_doubt) {
-        if (committed_since(read.record, first_transaction)) {  // replies as decided
-          settle_watches(round, read.record.mod_revision);  // written with the key
-          return;
-        }
-        if (read.key.mod_revision != in_doubt_revision) in_doubt = false;  // it never will
-      }
-      // While in doubt the key still holds the value compared against, which was ours.
-      base_ = base_of(read.key, round);
-      if (!base_) return;
-      fresh = true;
-      if (in_doubt) {
-        // The revision has not moved: send the same transaction again, numbered anew.
-        base_ = decided_on;
-      } else {
-        decided_on.reset();
-      }
-    }
-    if (!decided_on || decided_on->revision != base_->revision) {
-      decided_on = base_;
-      std::tie(new_value, changes) = decide(round, *base_);
-    }
-    if (!changes) {
-      // Nothing to write: gets, watches, and mutations refused by the range rule. Their
-      // answers must come from a read made after they arrived.
-      if (fresh) {
-        settle_watches(round, base_->revision);
-        return;
-      }
-      continue;
-    }
-
-    const std::uint64_t number = next_transaction_++;
-    const EtcdCommit commit = kv_->commit(options_.key, base_->revision, encode_counter(new_value),
-                                          record_key_, std::to_string(number));
-    {
-      const std::lock_guard lock(stats_mutex_);
-      ++stats_.transactions;
-      if (commit.status == CommitStatus::kConflict) ++stats_.conflicts;
-      if (commit.status == CommitStatus::kUnknown) ++stats_.unknown;
-    }
-    switch (commit.status) {
-      case CommitStatus::kCommitted:
-        base_ = Base{new_value, commit.revision};
-        settle_watches(round, commit.revision);
-        return;
-      case CommitStatus::kConflict:
-        if (committed_since(commit.record, first_transaction)) {
-          // An earlier transaction of this round did commit; the key has moved on since.
-          base_.reset();
-          settle_watches(round, commit.record.mod_revision);  // written with the key
-          return;
-        }
-        in_doubt = false;
-        base_ = base_of(commit.key, round);
-        if (!base_) return;
+  const Plan plan = plan_of(round);
+  bool fresh = false;  // state_ was read after the round closed
+  int failures = 0;
+  for (;;) {
+    Attempt attempt = Attempt::kAgain;
+    if (!state_ || (!plan.mutates() && !fresh)) {
+      auto [status, state] = read_state();
+      if (status == TransactStatus::kThen && !state) return fail(round);
+      if (state) {
+        state_ = std::move(state);
         fresh = true;
-        continue;
-      case CommitStatus::kFailedNotSent:
-        if (!in_doubt && Clock::now() >= deadline) return fail(round);
-        if (!back_off(attempt)) return fail(round);
-        continue;
-      case CommitStatus::kUnknown:
-        in_doubt = true;
-        in_doubt_revision = base_->revision;
-        base_.reset();
-        if (!back_off(attempt)) return fail(round);
-        continue;
+      } else {
+        attempt = Attempt::kUnavailable;
+      }
+    } else if (!plan.mutates()) {
+      decide(round, {state_->total(), static_cast<std::int64_t>(state_->version())});
+      settle_watches(round, state_->version());
+      return;
+    } else if (!ensure_lease()) {
+      attempt = Attempt::kUnavailable;
+    } else {
+      const PartRecord* mine = state_->find(options_.front_end_id);
+      std::optional<std::int64_t> part_after;
+      if (!plan.needs_exact && mine != nullptr && mine->grant) {
+        part_after = within_grant(mine->part.value, *mine->grant, plan.deltas);
+      }
+      attempt = part_after ? fast_path_round(round, *mine, *part_after) : slow_path_round(round);
+    }
+    switch (attempt) {
+      case Attempt::kAnswered:
+        return;
+      case Attempt::kAgain:
+        break;
+      case Attempt::kUnavailable:
+        if (Clock::now() >= deadline || !back_off(failures++)) return fail(round);
+        break;
     }
   }
+}
+
+EtcdStore::Attempt EtcdStore::fast_path_round(Round& round, const PartRecord& mine,
+                                              std::int64_t part_after) {
+  const std::uint64_t number = next_txn_++;
+  Doubt doubt;
+  doubt.from_revision = state_->revision;
+  doubt.grant_mod_revision = mine.grant_mod_revision;
+  doubt.grant = *mine.grant;
+  doubt.number = number;
+  const std::int64_t part_before = mine.part.value;
+  const std::uint64_t txn_before = mine.part.txn;
+  const EtcdTransacted answer = kv_->transact(fast_path(
+      keys_, options_.front_end_id, mine.grant_mod_revision, {part_after, number}, lease_.id()));
+  count(&Stats::transactions);
+  switch (answer.status) {
+    case TransactStatus::kThen: {
+      state_ = state_from(answer);
+      // Applied, but what it read back is not ours: its replies cannot be told.
+      if (!state_) return failed(round);
+      answer_fast(round, *state_, part_before, part_after, txn_before, number);
+      count(&Stats::fast_paths);
+      return Attempt::kAnswered;
+    }
+    case TransactStatus::kOtherwise:
+      // Another front end moved the grants (a freeze or a rebalance): again from the state.
+      count(&Stats::conflicts);
+      state_ = state_from(answer);
+      if (!state_) return failed(round);
+      return Attempt::kAgain;
+    case TransactStatus::kFailedNotSent:
+      return Attempt::kUnavailable;
+    case TransactStatus::kUnknown:
+      break;
+  }
+  count(&Stats::unknown);
+  lease_.check();  // etcd refuses a put on an ended lease
+  std::optional<Resolution> resolution = resolve(doubt);
+  if (!resolution) return failed(round);
+  state_ = std::move(resolution->latest);
+  if (!resolution->landed) return Attempt::kAgain;
+  answer_fast(round, *resolution->at_landing, part_before, part_after, txn_before, number);
+  count(&Stats::fast_paths);
+  return Attempt::kAnswered;
+}
+
+void EtcdStore::answer_fast(Round& round, const PartsState& at_commit, std::int64_t part_before,
+                            std::int64_t part_after, std::uint64_t txn_before,
+                            std::uint64_t number) {
+  // Only this front end's part changed in the transaction: the total before it is the total
+  // after, less what the part moved (in 128 bits: a grant may span more than int64).
+  __extension__ using Wide = __int128;
+  const auto total_before =
+      static_cast<std::int64_t>(Wide{at_commit.total()} - (Wide{part_after} - part_before));
+  const std::uint64_t version_after = at_commit.version();
+  const auto version_before = static_cast<std::int64_t>(version_after - (number - txn_before));
+  decide(round, {total_before, version_before});
+  settle_watches(round, version_after);
+}
+
+EtcdStore::Attempt EtcdStore::slow_path_round(Round& round) {
+  // First every grant frozen, so that no fast path commits from here on, and the exact state
+  // read with it.
+  const EtcdTransacted frozen_answer = kv_->transact(freeze(keys_, *state_));
+  count(&Stats::transactions);
+  switch (frozen_answer.status) {
+    case TransactStatus::kThen:
+      break;
+    case TransactStatus::kOtherwise:
+      count(&Stats::conflicts);
+      state_ = state_from(frozen_answer);
+      if (!state_) return failed(round);
+      return Attempt::kAgain;
+    case TransactStatus::kFailedNotSent:
+      return Attempt::kUnavailable;
+    case TransactStatus::kUnknown:
+      // A freeze changes no value, and one that applies late finds the grants moved on: read
+      // again and go on.
+      count(&Stats::unknown);
+      state_.reset();
+      return Attempt::kUnavailable;
+  }
+  std::optional<PartsState> frozen = state_from(frozen_answer);
+  if (!frozen) return failed(round);
+  state_ = frozen;
+
+  const auto [total_after, changes] =
+      decide(round, {frozen->total(), static_cast<std::int64_t>(frozen->version())});
+  if (!changes) {
+    // Nothing to write: gets, watches, and mutations refused by the range rule, answered
+    // from the frozen state (read after they arrived).
+    settle_watches(round, frozen->version());
+    return Attempt::kAnswered;
+  }
+  const Rebalanced rebalanced =
+      rebalance(total_after, frozen->escrow_view(options_.front_end_id), options_.front_end_id);
+  const std::uint64_t number = next_txn_++;
+  const EtcdTransacted answer = kv_->transact(rebalance_transaction(
+      keys_, *frozen, rebalanced, options_.front_end_id, number, lease_.id()));
+  count(&Stats::transactions);
+  switch (answer.status) {
+    case TransactStatus::kThen:
+      state_ = state_from(answer);
+      if (!state_) return failed(round);
+      settle_watches(round, state_->version());
+      count(&Stats::rebalances);
+      return Attempt::kAnswered;
+    case TransactStatus::kOtherwise:
+      count(&Stats::conflicts);
+      state_ = state_from(answer);
+      if (!state_) return failed(round);
+      return Attempt::kAgain;
+    case TransactStatus::kFailedNotSent:
+      return Attempt::kUnavailable;
+    case TransactStatus::kUnknown:
+      break;
+  }
+  count(&Stats::unknown);
+  lease_.check();
+  Doubt doubt;
+  doubt.rebalance = true;
+  doubt.from_revision = frozen->revision;
+  doubt.base = frozen->base;
+  doubt.number = number;
+  std::optional<Resolution> resolution = resolve(doubt);
+  if (!resolution) return failed(round);
+  state_ = std::move(resolution->latest);
+  if (!resolution->landed) return Attempt::kAgain;
+  // The replies decided from the frozen state stand.
+  settle_watches(round, resolution->at_landing->version());
+  count(&Stats::rebalances);
+  return Attempt::kAnswered;
+}
+
+// The fence: a write conditioned as the transaction in doubt was, on the same keys, which
+// moves them when the condition still holds. Once etcd has answered it, the transaction in
+// doubt can no longer apply (its condition fails from the fence on, or failed before), so
+// the history up to the fence tells for good whether it did:
+//  - the fast path compared this front end's grant with its mod revision. It can have
+//    applied only while the grant kept that revision, and the part (written by this front
+//    end alone meanwhile) then holds its TXN, the part's mod revision where it applied.
+//  - a rebalance compared the whole counter with the frozen revision, and wrote the base.
+//    The first write of the base after that revision is the rebalance itself, or a sign
+//    that it never applied; the part holds its TXN there exactly when it is.
+std::optional<EtcdStore::Resolution> EtcdStore::resolve(const Doubt& doubt) {
+  const std::string& id = options_.front_end_id;
+  EtcdTransaction fence;
+  if (doubt.rebalance) {
+    fence.conditions = {{keys_.base(), "", EtcdCondition::Target::kModRevision,
+                         EtcdCondition::Relation::kLess, doubt.from_revision + 1, ""}};
+    fence.then = {{EtcdOperation::Kind::kPut, keys_.base(), "", encode_counter(doubt.base), 0}};
+  } else {
+    fence.conditions = {{keys_.grant(id), "", EtcdCondition::Target::kModRevision,
+                         EtcdCondition::Relation::kEqual, doubt.grant_mod_revision, ""}};
+    fence.then = {{EtcdOperation::Kind::kPut, keys_.grant(id), "", encode_grant(doubt.grant), 0}};
+  }
+  for (EtcdOperation& read : keys_.read_all()) fence.then.push_back(std::move(read));
+  fence.otherwise = keys_.read_all();
+
+  EtcdTransacted fenced;
+  for (int attempt = 0;; ++attempt) {
+    fenced = kv_->transact(fence);
+    count(&Stats::transactions);
+    if (fenced.status == TransactStatus::kThen || fenced.status == TransactStatus::kOtherwise) {
+      break;
+    }
+    if (!back_off(attempt)) return std::nullopt;
+  }
+  Resolution resolution;
+  std::optional<PartsState> latest = state_from(fenced);
+  if (!latest) return std::nullopt;
+  resolution.latest = std::move(*latest);
+
+  // The revision from which the transaction in doubt could no longer apply: the fence's own
+  // when its condition held.
+  std::optional<std::int64_t> moved_at = fenced.revision;
+  if (fenced.status == TransactStatus::kOtherwise) {
+    if (doubt.rebalance) {
+      moved_at = first_moved(keys_.base(), doubt.from_revision, fenced.revision,
+                             [&](const std::vector<EtcdKeyValue>& base) {
+                               return !base.empty() &&
+                                      base.front().mod_revision > doubt.from_revision;
+                             });
+    } else {
+      moved_at = first_moved(keys_.grant(id), doubt.from_revision, fenced.revision,
+                             [&](const std::vector<EtcdKeyValue>& grant) {
+                               return grant.empty() ||
+                                      grant.front().mod_revision != doubt.grant_mod_revision;
+                             });
+    }
+    if (!moved_at) return std::nullopt;
+  }
+
+  // Where to look: a rebalance at that first move itself, a fast path just before it (the
+  // fence moved only the grant: the part is the same at the fence).
+  const std::int64_t look_at = doubt.rebalance ? *moved_at : *moved_at - 1;
+  std::optional<PartsState> then = resolution.latest;
+  if (fenced.status == TransactStatus::kOtherwise && look_at != fenced.revision) {
+    for (int attempt = 0;; ++attempt) {
+      auto [status, state] = read_state(look_at);
+      if (status == TransactStatus::kThen && !state) return std::nullopt;
+      if (state) {
+        then = std::move(state);
+        break;
+      }
+      if (!back_off(attempt)) return std::nullopt;
+    }
+  }
+  const PartRecord* mine = then->find(id);
+  resolution.landed = mine != nullptr && mine->part.txn == doubt.number &&
+                      mine->part_mod_revision > doubt.from_revision;
+  if (!resolution.landed) return resolution;
+  if (doubt.rebalance || mine->part_mod_revision == then->revision) {
+    resolution.at_landing = std::move(then);
+    return resolution;
+  }
+  for (int attempt = 0;; ++attempt) {
+    auto [status, state] = read_state(mine->part_mod_revision);
+    if (status == TransactStatus::kThen && !state) return std::nullopt;
+    if (state) {
+      resolution.at_landing = std::move(state);
+      return resolution;
+    }
+    if (!back_off(attempt)) return std::nullopt;
+  }
+}
+
+template <typename Moved>
+std::optional<std::int64_t> EtcdStore::first_moved(const std::string& key, std::int64_t after,
+                                                   std::int64_t up_to, const Moved& moved) {
+  // moved() fails at `after` and holds at `up_to`.
+  std::int64_t low = after;
+  std::int64_t high = up_to;
+  int attempt = 0;
+  while (high - low > 1) {
+    const std::int64_t middle = low + (high - low) / 2;
+    const EtcdTransacted read =
+        kv_->read_ranges({{EtcdOperation::Kind::kRange, key, "", "", 0}}, middle);
+    count(&Stats::reads);
+    if (read.status != TransactStatus::kThen) {
+      if (read.error.find("has been compacted") != std::string::npos) {
+        report_compacted(middle);
+        return std::nullopt;
+      }
+      if (!back_off(attempt++)) return std::nullopt;
+      continue;
+    }
+    (moved(read.ranges.at(0)) ? high : low) = middle;
+  }
+  return high;
 }
 
 }  // namespace count

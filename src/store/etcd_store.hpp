@@ -1,8 +1,11 @@
 // The store over an etcd cluster (docs/scale-out.md): any number of front ends share one
-// counter kept in one etcd key. Every request that arrives while a round trip to etcd is in
-// flight is folded into the next one transaction (compare the key's revision, put the new
-// value), and each is answered from that one result, in arrival order. Only the round
-// thread talks to etcd; loop threads take one short lock and never wait for the network.
+// counter, kept as a base and one part per front end (store/parts.hpp). Every request that
+// arrives while a round trip to etcd is in flight is folded into the next round, and each is
+// answered from that round's one result, in arrival order. A round whose mutations stay
+// within this front end's grant (store/escrow.hpp) writes its own part alone, so front ends
+// do not contend; one that would leave it freezes the grants, is judged against the exact
+// total and rebalances. Only the round thread talks to etcd; loop threads take one short
+// lock and never wait for the network.
 #pragma once
 
 #include <atomic>
@@ -13,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -20,41 +24,12 @@
 #include <tuple>
 #include <vector>
 
-#include "store/etcd_client.hpp"
+#include "store/etcd_txn_kv.hpp"
+#include "store/lease_keeper.hpp"
+#include "store/parts.hpp"
 #include "store/store.hpp"
 
 namespace count {
-
-// What the store needs of etcd; EtcdClient is the real one, tests use a fake. Both calls
-// block, with the meaning EtcdClient documents, and are made from the round thread only.
-class EtcdKv {
- public:
-  virtual ~EtcdKv() = default;
-  virtual EtcdRead read(std::string_view key, std::string_view record_key) = 0;
-  virtual EtcdCommit commit(std::string_view key, std::int64_t expected_mod_revision,
-                            std::string_view new_value, std::string_view record_key,
-                            std::string_view record_value) = 0;
-  // For messages: where etcd is.
-  virtual std::string where() const = 0;
-};
-
-// EtcdKv over a real cluster.
-class EtcdClientKv final : public EtcdKv {
- public:
-  explicit EtcdClientKv(EtcdClientOptions options) : client_(std::move(options)) {}
-  EtcdRead read(std::string_view key, std::string_view record_key) override {
-    return client_.read(key, record_key);
-  }
-  EtcdCommit commit(std::string_view key, std::int64_t expected_mod_revision,
-                    std::string_view new_value, std::string_view record_key,
-                    std::string_view record_value) override {
-    return client_.commit(key, expected_mod_revision, new_value, record_key, record_value);
-  }
-  std::string where() const override { return client_.target(); }
-
- private:
-  EtcdClient client_;
-};
 
 // etcd cannot be used at start: it did not answer in time, or the key holds something that
 // is not a count-server value. what() is one line saying which.
@@ -69,25 +44,28 @@ struct EtcdStoreOptions {
   // `err`. A transaction that was sent and whose outcome etcd cannot tell yet is never
   // answered `err`: its requests wait until etcd can say.
   std::chrono::milliseconds request_timeout{5000};
-  // Names this front end's record key; empty: a random one, new at every start.
+  // Names this front end's part; empty: a random one, new at every start.
   std::string front_end_id;
+  // The TTL of the lease that says this front end is alive: once it ends (the front end
+  // stopped, or lost etcd that long), the next rebalance folds its part into the base.
+  std::chrono::seconds lease_ttl{10};
 };
 
 class EtcdStore final : public Store {
  public:
   // Reads the key (within request_timeout) and starts the round thread. Throws
   // EtcdStoreError when etcd does not answer or the key is not ours.
-  EtcdStore(std::unique_ptr<EtcdKv> kv, EtcdStoreOptions options);
+  EtcdStore(std::unique_ptr<EtcdTxnKv> kv, EtcdStoreOptions options);
   ~EtcdStore() override;
   EtcdStore(const EtcdStore&) = delete;
   EtcdStore& operator=(const EtcdStore&) = delete;
 
   // All answer later (Applied::later, Snapshot::later, ...): the request joins the open
   // round. A transaction's steps join it together, so that nothing comes between them in
-  // the round's order. The version WATCH remembers is the key's revision once the round's
-  // write is in (or -1, when a mutation of the same round came after the WATCH); every round
-  // that applies a mutation writes, even when the value ends as it was, so that the revision
-  // moves with every mutation of every front end.
+  // the round's order. The version WATCH remembers is the counter's version
+  // (PartsState::version) once the round's write is in, or -1 when a mutation of the same
+  // round came after the WATCH: it moves with every transaction of every front end that
+  // applies a mutation, even one that leaves the value as it was.
   Applied add(std::int64_t delta) override;
   Snapshot get() const override;
   Watched watch() override;
@@ -100,9 +78,9 @@ class EtcdStore final : public Store {
   // is abandoned: its clients are gone by then), and stops the thread.
   bool close() override;
 
-  // The value the key held at start.
+  // The counter's value at start.
   std::int64_t initial_value() const { return initial_value_; }
-  const std::string& record_key() const { return record_key_; }
+  const std::string& front_end_id() const { return options_.front_end_id; }
 
   // What the round thread has done so far; any thread.
   struct Stats {
@@ -110,9 +88,11 @@ class EtcdStore final : public Store {
     std::uint64_t rounds = 0;        // answered rounds
     std::uint64_t transactions = 0;  // sent, committed or not
     std::uint64_t conflicts = 0;     // lost a compare to another front end
-    std::uint64_t unknown = 0;       // outcome not told; resolved by reading the record
-    std::uint64_t reads = 0;
+    std::uint64_t unknown = 0;       // outcome not told; resolved by a fence and a read
+    std::uint64_t reads = 0;         // of the whole state, now or in the past
     std::uint64_t failed_rounds = 0;  // answered `err` throughout: etcd did not answer in time
+    std::uint64_t fast_paths = 0;     // rounds committed within this front end's grant
+    std::uint64_t rebalances = 0;     // rounds committed by the slow path
   };
   Stats stats() const;
 
@@ -135,10 +115,39 @@ class EtcdStore final : public Store {
     Seq last_seq = 0;
     std::chrono::steady_clock::time_point opened_at;  // when its first request joined
   };
-  // What the round thread believes the key holds, from its last read or transaction.
+  // The counter just before a round, as its replies are decided from.
   struct Base {
     std::int64_t value = 0;
-    std::int64_t revision = 0;  // the key's mod_revision; 0 while it does not exist
+    std::int64_t version = 0;
+  };
+  // What a round would apply were no mutation refused by the range rule.
+  struct Plan {
+    std::vector<std::int64_t> deltas;
+    bool mutates() const { return !deltas.empty(); }
+    // A transaction after a WATCH of an earlier round: decided only against the exact
+    // state, on the slow path.
+    bool needs_exact = false;
+  };
+  // What one attempt at a round came to.
+  enum class Attempt : std::uint8_t {
+    kAnswered,     // its replies are decided (or failed)
+    kAgain,        // state_ is newer now: again from it
+    kUnavailable,  // etcd did not answer, and nothing of the round can have been applied
+  };
+  // A transaction whose outcome etcd did not tell: the one it followed (the fast path's,
+  // compared on this front end's grant) or a rebalance (compared on the whole counter).
+  struct Doubt {
+    bool rebalance = false;
+    std::int64_t from_revision = 0;  // of the state it was built from
+    std::int64_t grant_mod_revision = 0;  // fast path: the grant it compared
+    Grant grant;                          // fast path: that grant
+    std::int64_t base = 0;                // rebalance: the base it compared
+    std::uint64_t number = 0;             // the TXN it wrote into this front end's part
+  };
+  struct Resolution {
+    bool landed = false;
+    PartsState latest;                    // the state once it can no longer land
+    std::optional<PartsState> at_landing;  // landed: the state at its revision
   };
 
   // Adds the entries to the open round together; returns the batch, the first one's index
@@ -149,28 +158,57 @@ class EtcdStore final : public Store {
   Result join_open_round(Entry entry) const;
   void run();
   void serve(Round& round);
+  static Plan plan_of(const Round& round);
+  Attempt fast_path_round(Round& round, const PartRecord& mine, std::int64_t part_after);
+  Attempt slow_path_round(Round& round);
+  // Decides the replies of a round that committed within the grant, from the state etcd
+  // read back at its revision.
+  void answer_fast(Round& round, const PartsState& at_commit, std::int64_t part_before,
+                   std::int64_t part_after, std::uint64_t txn_before, std::uint64_t number);
   // Decides every reply of `round` from `base`; returns the value after its mutations and
   // whether any mutation was applied.
   std::pair<std::int64_t, bool> decide(Round& round, const Base& base) const;
-  // Once the round's write (if any) is in at `revision`: the WATCH replies of the round say
+  // Once the round's write (if any) is in at `version`: the WATCH replies of the round say
   // which version they saw.
-  static void settle_watches(Round& round, std::int64_t revision);
+  static void settle_watches(Round& round, std::uint64_t version);
   void fail(Round& round);
+  // Fails the round and forgets the state: the next round reads it again.
+  Attempt failed(Round& round);
   // Lets the replies of `round` out.
   void publish(Round& round);
   // While the round thread waits: answers `err` to the open round once it has waited the
   // whole request_timeout. It was never sent, so it cannot have been applied.
   void fail_expired_open_round();
-  // Waits a little before trying etcd again; false when close() gave up waiting.
+  // Waits a little before trying etcd again (renewing the lease when due); false when
+  // close() gave up waiting.
   bool back_off(int attempt);
-  std::optional<Base> base_of(const EtcdEntry& key, Round& round);
-  // True when the record says one of this round's transactions (numbered from `first`)
-  // committed.
-  static bool committed_since(const EtcdEntry& record, std::uint64_t first);
+  static std::chrono::milliseconds pause_after(int attempt);
+  // A lease that is not lost, granted again if it was; false when etcd did not answer.
+  bool ensure_lease();
 
-  std::unique_ptr<EtcdKv> kv_;
+  // The state from the last two ranges of an answer (every branch ends with read_all());
+  // nullopt, reported once, when a key holds what is not ours.
+  std::optional<PartsState> state_from(const EtcdTransacted& answer);
+  // The whole state now, or at a past revision. kFailedNotSent when etcd did not answer
+  // (state nullopt); the state nullopt otherwise: not ours, or history compacted.
+  std::pair<TransactStatus, std::optional<PartsState>> read_state(std::int64_t at_revision = 0);
+  // Finds out whether the transaction in doubt landed, and where: fences it first (a write
+  // after which it can no longer apply), then reads the history between. Waits for etcd as
+  // long as it takes; nullopt when close() gave up, or etcd can no longer tell (history
+  // compacted, or not ours).
+  std::optional<Resolution> resolve(const Doubt& doubt);
+  // The first revision in (after, up_to] at which `moved` holds of the key (etcd's history,
+  // searched by halves: `moved` holds from some revision on); nullopt as resolve().
+  template <typename Moved>
+  std::optional<std::int64_t> first_moved(const std::string& key, std::int64_t after,
+                                          std::int64_t up_to, const Moved& moved);
+  void report_not_ours(const std::string& what);
+  static void report_compacted(std::int64_t revision);
+  void count(std::uint64_t Stats::*counter, std::uint64_t n = 1);
+
+  std::unique_ptr<EtcdTxnKv> kv_;
   EtcdStoreOptions options_;
-  std::string record_key_;
+  PartsKeys keys_;
   std::int64_t initial_value_ = 0;
   std::function<void()> listener_;
 
@@ -185,10 +223,11 @@ class EtcdStore final : public Store {
   std::atomic<Seq> decided_seq_{0};
   std::atomic<std::int64_t> known_value_{0};  // the value at the last round answered
 
-  // The round thread's own.
-  std::optional<Base> base_;
-  std::uint64_t next_transaction_ = 1;
-  bool reported_foreign_value_ = false;
+  // The round thread's own (the constructor's before it starts).
+  LeaseKeeper lease_;
+  std::optional<PartsState> state_;  // the counter as last read, at state_->revision
+  std::uint64_t next_txn_ = 1;
+  bool reported_not_ours_ = false;
 
   mutable std::mutex stats_mutex_;
   Stats stats_;

@@ -1,5 +1,7 @@
 #include "store/lease_keeper.hpp"
 
+#include <algorithm>
+
 namespace count {
 
 bool LeaseKeeper::start(std::string* error) {
@@ -16,11 +18,23 @@ bool LeaseKeeper::start(std::string* error) {
   return true;
 }
 
+LeaseKeeper::Clock::time_point LeaseKeeper::next_due() const {
+  if (id_ == 0 || ended_) return Clock::time_point::max();  // nothing to renew
+  return std::max(renewed_at_ + ttl_ / 3, failed_at_ + kRetryPause);
+}
+
 void LeaseKeeper::tick() {
-  if (id_ == 0 || ended_ || Clock::now() < next_due()) return;
+  if (Clock::now() >= next_due()) check();
+}
+
+void LeaseKeeper::check() {
+  if (id_ == 0 || ended_) return;
   const Clock::time_point asked_at = Clock::now();
   const EtcdLease renewed = kv_.keep_alive(id_);
-  if (!renewed.ok) return;  // tried again at the next tick; lost() tells when it is too late
+  if (!renewed.ok) {  // tried again later; lost() tells when it is too late
+    failed_at_ = Clock::now();
+    return;
+  }
   if (renewed.ttl <= 0) {
     ended_ = true;
     return;

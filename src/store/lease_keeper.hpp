@@ -21,10 +21,15 @@ class LeaseKeeper {
 
   // Grants a new lease (after a lost one too); false, with `error`, when etcd did not.
   bool start(std::string* error = nullptr);
-  // Renews the lease when due; a call that is not due does nothing.
+  // Renews the lease when due; a call that is not due does nothing. A renewal that etcd did
+  // not answer is tried again kRetryPause later.
   void tick();
+  // Renews now, due or not: after etcd refused a transaction, to learn whether the lease
+  // ended.
+  void check();
   // When tick() has work next.
-  Clock::time_point next_due() const { return renewed_at_ + ttl_ / 3; }
+  Clock::time_point next_due() const;
+  static constexpr std::chrono::milliseconds kRetryPause{250};
   // The lease, or 0 before start() succeeded.
   std::int64_t id() const { return id_; }
   // Ended, or possibly ended: start() again, under a new ID.
@@ -38,6 +43,7 @@ class LeaseKeeper {
   std::int64_t id_ = 0;
   bool ended_ = false;
   Clock::time_point renewed_at_{};  // of the last grant or renewal etcd confirmed
+  Clock::time_point failed_at_{};   // of the last renewal etcd did not answer
 };
 
 }  // namespace count

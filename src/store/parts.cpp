@@ -46,7 +46,8 @@ PartsKeys::PartsKeys(std::string key)
       children_end_(etcd_prefix_end(children_)),
       part_prefix_(children_ + "part/"),
       grant_prefix_(children_ + "grant/"),
-      alive_prefix_(children_ + "alive/") {}
+      alive_prefix_(children_ + "alive/"),
+      folded_(children_ + "folded") {}
 
 std::vector<EtcdOperation> PartsKeys::read_all() const {
   return {{EtcdOperation::Kind::kRange, base_, "", "", 0},
@@ -72,6 +73,17 @@ std::optional<Grant> decode_grant(std::string_view bytes) {
 }
 
 std::int64_t PartsState::total() const { return total_of(base, escrow_view()).value_or(0); }
+
+std::uint64_t PartsState::version() const {
+  std::uint64_t version = folded;
+  for (const auto& [id, record] : front_ends) version += record.part.txn;
+  return version;
+}
+
+const PartRecord* PartsState::find(std::string_view id) const {
+  const auto it = front_ends.find(std::string(id));
+  return it == front_ends.end() ? nullptr : &it->second;
+}
 
 std::vector<PartState> PartsState::escrow_view(std::string_view caller) const {
   std::vector<PartState> parts;
@@ -123,6 +135,13 @@ std::optional<PartsState> parse_parts(const PartsKeys& keys, std::int64_t revisi
       record.grant_mod_revision = kv.mod_revision;
     } else if (key.starts_with(alive)) {
       state.front_ends[std::string(key.substr(alive.size()))].alive = true;
+    } else if (key == keys.folded()) {
+      const auto [end, failed] =
+          std::from_chars(kv.value.data(), kv.value.data() + kv.value.size(), state.folded);
+      if (failed != std::errc{} || end != kv.value.data() + kv.value.size() ||
+          fmt::format("{}", state.folded) != kv.value) {
+        return refuse(fmt::format("{} holds bytes that are not a count", kv.key));
+      }
     } else if (key.starts_with(old_record)) {
       state.old_records.push_back(kv.key);
     }
@@ -173,10 +192,13 @@ EtcdTransaction rebalance_transaction(const PartsKeys& keys, const PartsState& f
     transaction.then.push_back(put(keys.grant(id), encode_grant(grant)));
   }
   transaction.then.push_back(put(keys.alive(caller), "", lease));
+  std::uint64_t folded = frozen.folded;
   for (const std::string& id : rebalanced.folded) {
+    if (const PartRecord* record = frozen.find(id)) folded += record->part.txn;
     transaction.then.push_back(remove(keys.part(id)));
     transaction.then.push_back(remove(keys.grant(id)));
   }
+  if (folded != frozen.folded) transaction.then.push_back(put(keys.folded(), fmt::format("{}", folded)));
   for (const std::string& old : frozen.old_records) transaction.then.push_back(remove(old));
   for (EtcdOperation& read : keys.read_all()) transaction.then.push_back(std::move(read));
   transaction.otherwise = keys.read_all();

@@ -8,6 +8,8 @@
 //                     transactions that wrote it (how it learns whether an unknown one landed)
 //   KEY/grant/ID      the interval its part may take: "LO HI"
 //   KEY/alive/ID      empty, on the front end's lease: gone with it
+//   KEY/folded        the TXNs of every part folded into the base, added up (the version's
+//                     share of front ends that are gone)
 //   KEY/front-end/ID  records of earlier versions: deleted by the first rebalance
 #pragma once
 
@@ -31,6 +33,7 @@ class PartsKeys {
   std::string part(std::string_view id) const { return part_prefix_ + std::string(id); }
   std::string grant(std::string_view id) const { return grant_prefix_ + std::string(id); }
   std::string alive(std::string_view id) const { return alive_prefix_ + std::string(id); }
+  const std::string& folded() const { return folded_; }
   // Every key of the counter but the base: "KEY/" and what follows.
   const std::string& children() const { return children_; }
   const std::string& children_end() const { return children_end_; }
@@ -46,6 +49,7 @@ class PartsKeys {
   std::string part_prefix_;
   std::string grant_prefix_;
   std::string alive_prefix_;
+  std::string folded_;
 };
 
 std::string encode_part(std::int64_t value, std::uint64_t txn);
@@ -72,8 +76,14 @@ struct PartsState {
   std::int64_t base = 0;
   std::int64_t base_mod_revision = 0;
   std::map<std::string, PartRecord> front_ends;  // by ID
+  std::uint64_t folded = 0;                      // KEY/folded
   std::vector<std::string> old_records;          // KEY/front-end/* keys, to delete
   std::int64_t total() const;                    // base + every part (checked by parse)
+  // Moves with every transaction that applies a mutation, whichever front end sends it, and
+  // never comes back: KEY/folded plus every part's TXN (what WATCH remembers).
+  std::uint64_t version() const;
+  // Front end `id`'s keys; nullptr when it has none.
+  const PartRecord* find(std::string_view id) const;
   // As escrow.hpp sees it; with `caller` among the live front ends, added when absent (one
   // that has written nothing yet).
   std::vector<PartState> escrow_view(std::string_view caller = {}) const;
@@ -102,7 +112,8 @@ EtcdTransaction freeze(const PartsKeys& keys, const PartsState& frozen_from);
 // The slow path's second step, on the state the freeze read: if nothing of the counter
 // changed since, the base becomes `rebalanced.base`, every live part 0 (its txn kept; the
 // caller's `txn`), every live grant the new one, and gone front ends' keys and old records
-// are deleted; then the whole state is read. `caller` is live (with its lease).
+// are deleted (their TXNs added to KEY/folded); then the whole state is read. `caller` is
+// live (with its lease).
 EtcdTransaction rebalance_transaction(const PartsKeys& keys, const PartsState& frozen,
                                       const Rebalanced& rebalanced, std::string_view caller,
                                       std::uint64_t txn, std::int64_t lease);

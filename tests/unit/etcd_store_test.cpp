@@ -1,6 +1,7 @@
-// The etcd store's combining and its answers, over a fake etcd that can lose compares, fail,
-// and leave outcomes unknown: every reply is what one front end would answer, no mutation
-// is applied twice, and no `ok` is sent for one that was not applied.
+// The etcd store over parts, on MemoryEtcd (one etcd's key space in memory, with the faults a
+// real cluster shows): every reply is what one server holding the value would answer, no
+// mutation is applied twice, no `ok` is sent for one that was not applied, and front ends
+// write their own parts without contending.
 #include "store/etcd_store.hpp"
 
 #include <gtest/gtest.h>
@@ -9,8 +10,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <limits>
-#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -19,393 +20,517 @@
 #include <vector>
 
 #include "protocol/reply.hpp"
+#include "support/memory_etcd.hpp"
 
 namespace count {
 namespace {
 
 using std::chrono::milliseconds;
+using test::MemoryEtcd;
 
-// One etcd key space in memory, with the faults a real cluster can show.
-class FakeEtcd {
+constexpr char kKey[] = "/count-server/value";
+constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+
+// One front end's view of the shared MemoryEtcd: counts its transactions, can hold them (a
+// round trip in flight), and can run something just before its next one.
+class FrontEndKv final : public EtcdTxnKv {
  public:
-  enum class Fault {
-    kNone,
-    kUnavailable,     // reads fail, commits are not sent
-    kUnknownApplied,  // the next commit applies, but its caller hears nothing
-    kUnknownLost,     // the next commit does not apply, and its caller hears nothing
-    kUnknownLate,     // the next commit is held, and applies just before the commit after it
-  };
+  explicit FrontEndKv(MemoryEtcd& etcd) : etcd_(etcd) {}
 
-  EtcdRead read(std::string_view key, std::string_view record_key) {
-    std::unique_lock lock(mutex_);
-    ++reads_;
-    if (fault_ == Fault::kUnavailable) return {EtcdReadStatus::kFailed, {}, {}, 0, "unavailable"};
-    return {EtcdReadStatus::kOk, entry(key), entry(record_key), revision_, ""};
+  EtcdTransacted transact(const EtcdTransaction& transaction) override {
+    std::function<void()> before;
+    {
+      std::unique_lock lock(mutex_);
+      ++arrived_;
+      changed_.notify_all();
+      changed_.wait(lock, [this] { return !holding_; });
+      ++transactions_;
+      before = std::exchange(before_next_, nullptr);
+    }
+    if (before) before();
+    return etcd_.transact(transaction);
   }
+  EtcdTransacted read_ranges(const std::vector<EtcdOperation>& ranges,
+                             std::int64_t at_revision) override {
+    return etcd_.read_ranges(ranges, at_revision);
+  }
+  EtcdLease grant_lease(std::int64_t ttl_seconds) override {
+    return etcd_.grant_lease(ttl_seconds);
+  }
+  EtcdLease keep_alive(std::int64_t id) override { return etcd_.keep_alive(id); }
+  bool revoke_lease(std::int64_t id, std::string* error) override {
+    return etcd_.revoke_lease(id, error);
+  }
+  std::string where() const override { return "memory"; }
 
-  EtcdCommit commit(std::string_view key, std::int64_t expected, std::string_view value,
-                    std::string_view record_key, std::string_view record_value) {
-    std::unique_lock lock(mutex_);
-    ++arrived_;
-    hold_.notify_all();
-    hold_.wait(lock, [this] { return !holding_; });
-    ++commits_;
-    if (fault_ == Fault::kUnavailable) return {CommitStatus::kFailedNotSent, 0, {}, {}, "down"};
-    if (late_) {
-      apply(late_->key, late_->expected, late_->value, late_->record_key, late_->record_value);
-      late_.reset();
-    }
-    const Fault fault = std::exchange(fault_, Fault::kNone);
-    if (fault == Fault::kUnknownLost) return {CommitStatus::kUnknown, 0, {}, {}, "lost"};
-    if (fault == Fault::kUnknownLate) {
-      late_ = Pending{std::string(key), expected, std::string(value), std::string(record_key),
-                      std::string(record_value)};
-      return {CommitStatus::kUnknown, 0, {}, {}, "late"};
-    }
-    if (!apply(key, expected, value, record_key, record_value)) {
-      return {CommitStatus::kConflict, revision_, entry(key), entry(record_key), ""};
-    }
-    if (fault == Fault::kUnknownApplied) return {CommitStatus::kUnknown, 0, {}, {}, "cut"};
-    return {CommitStatus::kCommitted, revision_, {}, {}, ""};
-  }
-
-  // Another front end's write.
-  void put(const std::string& key, const std::string& value) {
-    const std::lock_guard lock(mutex_);
-    keys_[key] = {true, value, ++revision_};
-  }
-  std::string value(const std::string& key) {
-    const std::lock_guard lock(mutex_);
-    return entry(key).value;
-  }
-  void set_fault(Fault fault) {
-    const std::lock_guard lock(mutex_);
-    fault_ = fault;
-  }
-  // While held, commits wait: a round trip in flight.
   void hold(bool on) {
     {
       const std::lock_guard lock(mutex_);
       holding_ = on;
     }
-    hold_.notify_all();
+    changed_.notify_all();
   }
-  int commits() {
-    const std::lock_guard lock(mutex_);
-    return commits_;
-  }
-  // Waits (bounded) until `n` commits have reached etcd, held or not.
-  bool wait_for_commits(int n) {
+  // Waits (bounded) until `n` transactions have reached etcd, held or not.
+  bool wait_for_transactions(int n) {
     std::unique_lock lock(mutex_);
-    return hold_.wait_for(lock, std::chrono::seconds(10), [&] { return arrived_ >= n; });
+    return changed_.wait_for(lock, std::chrono::seconds(10), [&] { return arrived_ >= n; });
+  }
+  int transactions() {
+    const std::lock_guard lock(mutex_);
+    return transactions_;
+  }
+  void before_next(std::function<void()> action) {
+    const std::lock_guard lock(mutex_);
+    before_next_ = std::move(action);
   }
 
  private:
-  struct Pending {
-    std::string key;
-    std::int64_t expected;
-    std::string value, record_key, record_value;
-  };
-
-  EtcdEntry entry(std::string_view key) const {
-    const auto found = keys_.find(std::string(key));
-    return found == keys_.end() ? EtcdEntry{} : found->second;
-  }
-  bool apply(std::string_view key, std::int64_t expected, std::string_view value,
-             std::string_view record_key, std::string_view record_value) {
-    if (entry(key).mod_revision != expected) return false;
-    ++revision_;
-    keys_[std::string(key)] = {true, std::string(value), revision_};
-    keys_[std::string(record_key)] = {true, std::string(record_value), revision_};
-    return true;
-  }
-
+  MemoryEtcd& etcd_;
   std::mutex mutex_;
-  std::condition_variable hold_;
+  std::condition_variable changed_;
   bool holding_ = false;
-  std::map<std::string, EtcdEntry> keys_;
-  std::int64_t revision_ = 1;
-  Fault fault_ = Fault::kNone;
-  std::optional<Pending> late_;
-  int reads_ = 0;
-  int commits_ = 0;
   int arrived_ = 0;
+  int transactions_ = 0;
+  std::function<void()> before_next_;
 };
 
-class FakeKv final : public EtcdKv {
- public:
-  explicit FakeKv(FakeEtcd& etcd) : etcd_(etcd) {}
-  EtcdRead read(std::string_view key, std::string_view record_key) override {
-    return etcd_.read(key, record_key);
-  }
-  EtcdCommit commit(std::string_view key, std::int64_t expected, std::string_view value,
-                    std::string_view record_key, std::string_view record_value) override {
-    return etcd_.commit(key, expected, value, record_key, record_value);
-  }
-  std::string where() const override { return "the fake"; }
+// Runs `action` just before the `n`th next transaction of `kv` (1: the next one).
+void before_transaction(FrontEndKv& kv, int n, std::function<void()> action) {
+  if (n == 1) return kv.before_next(std::move(action));
+  kv.before_next([&kv, n, action = std::move(action)] { before_transaction(kv, n - 1, action); });
+}
 
- private:
-  FakeEtcd& etcd_;  // owned by the test
+struct FrontEnd {
+  FrontEndKv* kv = nullptr;  // owned by the store
+  std::unique_ptr<EtcdStore> store;
 };
 
-constexpr char kKey[] = "/count-server/value";
-
-std::unique_ptr<EtcdStore> make_store(FakeEtcd& etcd, milliseconds timeout = milliseconds(2000)) {
+FrontEnd start(MemoryEtcd& etcd, milliseconds timeout = milliseconds(2000),
+               std::string id = {}) {
   EtcdStoreOptions options;
   options.request_timeout = timeout;
-  return std::make_unique<EtcdStore>(std::make_unique<FakeKv>(etcd), options);
+  options.front_end_id = std::move(id);
+  auto kv = std::make_unique<FrontEndKv>(etcd);
+  FrontEnd front_end;
+  front_end.kv = kv.get();
+  front_end.store = std::make_unique<EtcdStore>(std::move(kv), options);
+  return front_end;
 }
 
 // A request joined the store; what it was answered, once decided.
 struct Pending {
   std::shared_ptr<const LateReplies> later;
   std::size_t index = 0;
-  Seq seq = 0;
 };
 
-Pending add(Store& store, std::int64_t delta) {
-  Applied applied = store.add(delta);
-  EXPECT_NE(applied.later, nullptr);
-  return {std::move(applied.later), applied.later_index, applied.seq};
+template <typename Result>
+Pending pending(Result result) {
+  EXPECT_NE(result.later, nullptr);
+  return {std::move(result.later), result.later_index};
 }
+Pending add(Store& store, std::int64_t delta) { return pending(store.add(delta)); }
+Pending get(Store& store) { return pending(store.get()); }
 
-Pending get(Store& store) {
-  Snapshot snapshot = store.get();
-  EXPECT_NE(snapshot.later, nullptr);
-  return {std::move(snapshot.later), snapshot.later_index, snapshot.seq};
-}
-
-// Waits (bounded) until the store has decided `pending`, and returns the reply line.
-std::string answer(Store& /*store*/, const Pending& pending,
-                   milliseconds limit = milliseconds(10000)) {
+// Waits (bounded) until the store has decided `request`; the reply line.
+std::string answer(const Pending& request, milliseconds limit = milliseconds(10000)) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!pending.later->decided.load(std::memory_order_acquire)) {
+  while (!request.later->decided.load(std::memory_order_acquire)) {
     if (std::chrono::steady_clock::now() >= deadline) return "(no answer)";
     std::this_thread::sleep_for(milliseconds(1));
   }
   std::string line;
-  append_reply(pending.later->replies[pending.index], line);
+  append_reply(request.later->replies[request.index], line);
   line.pop_back();
   return line;
 }
 
-TEST(EtcdStore, ANewKeyStartsAtZeroAndOneRoundIsOneTransaction) {
-  FakeEtcd etcd;
-  auto store = make_store(etcd);
-  const Pending a = add(*store, 5), b = add(*store, -2), c = get(*store), d = add(*store, 1);
-  store->commit();
-  EXPECT_EQ(answer(*store, a), "ok");
-  EXPECT_EQ(answer(*store, b), "ok");
-  EXPECT_EQ(answer(*store, c), "val 3");
-  EXPECT_EQ(answer(*store, d), "ok");
-  EXPECT_EQ(etcd.value(kKey), "4");
-  EXPECT_EQ(store->stats().transactions, 1U);
-  EXPECT_EQ(etcd.value(store->record_key()), "1");
-  EXPECT_TRUE(store->close());
+// One round: the requests, committed, and their answers.
+std::vector<std::string> round(Store& store, const std::vector<std::optional<std::int64_t>>& deltas) {
+  std::vector<Pending> requests;
+  for (const auto& delta : deltas) requests.push_back(delta ? add(store, *delta) : get(store));
+  store.commit();
+  std::vector<std::string> answers;
+  for (const Pending& request : requests) answers.push_back(answer(request));
+  return answers;
+}
+constexpr std::nullopt_t kGet = std::nullopt;
+
+// The counter as etcd holds it now.
+PartsState state_of(MemoryEtcd& etcd) {
+  const PartsKeys keys(kKey);
+  const EtcdTransacted read = etcd.read_ranges(keys.read_all());
+  EXPECT_EQ(read.status, TransactStatus::kThen) << read.error;
+  std::string error;
+  std::optional<PartsState> state =
+      parse_parts(keys, read.revision, read.ranges.at(0), read.ranges.at(1), &error);
+  EXPECT_TRUE(state.has_value()) << error;
+  EXPECT_TRUE(state && grants_hold(state->base, state->escrow_view())) << "grants break the range";
+  return state.value_or(PartsState{});
 }
 
-TEST(EtcdStore, TheRangeRuleHoldsRequestByRequestInArrivalOrder) {
-  FakeEtcd etcd;
-  const std::int64_t max = std::numeric_limits<std::int64_t>::max();
-  etcd.put(kKey, std::to_string(max - 1));
-  auto store = make_store(etcd);
-  EXPECT_EQ(store->initial_value(), max - 1);
-  const Pending a = add(*store, 1), b = add(*store, 1), c = get(*store), d = add(*store, -1),
-                e = get(*store);
-  store->commit();
-  EXPECT_EQ(answer(*store, a), "ok");
-  EXPECT_EQ(answer(*store, b), "err");
-  EXPECT_EQ(answer(*store, c), "val " + std::to_string(max));
-  EXPECT_EQ(answer(*store, d), "ok");
-  EXPECT_EQ(answer(*store, e), "val " + std::to_string(max - 1));
-  EXPECT_EQ(etcd.value(kKey), std::to_string(max - 1));
+void put(MemoryEtcd& etcd, const std::string& key, const std::string& value) {
+  EtcdTransaction transaction;
+  transaction.then = {{EtcdOperation::Kind::kPut, key, "", value, 0}};
+  ASSERT_EQ(etcd.transact(transaction).status, TransactStatus::kThen);
+}
+
+TEST(EtcdStore, ANewFrontEndRebalancesOnceThenCommitsEachRoundAloneWithinItsGrant) {
+  MemoryEtcd etcd;
+  FrontEnd a = start(etcd);
+  EXPECT_EQ(a.store->initial_value(), 0);
+  EXPECT_EQ(round(*a.store, {5, -2, kGet, 1}), (std::vector<std::string>{"ok", "ok", "val 3", "ok"}));
+  EXPECT_EQ(a.kv->transactions(), 2);  // the freeze, then the rebalance that grants it a share
+  EXPECT_EQ(a.store->stats().rebalances, 1U);
+  EXPECT_EQ(round(*a.store, {10, kGet}), (std::vector<std::string>{"ok", "val 14"}));
+  EXPECT_EQ(a.kv->transactions(), 3);  // within the grant: its part alone
+  EXPECT_EQ(a.store->stats().fast_paths, 1U);
+  const PartsState state = state_of(etcd);
+  EXPECT_EQ(state.total(), 14);
+  EXPECT_EQ(state.base, 4);  // the rebalance made the total the base
+  EXPECT_EQ(state.find(a.store->front_end_id())->part.value, 10);
+  EXPECT_TRUE(a.store->close());
+}
+
+TEST(EtcdStore, TheRangeRuleHoldsRequestByRequestAcrossFrontEndsAtBothEnds) {
+  for (const std::int64_t start_value : {kMax - 3, kMin + 3}) {
+    MemoryEtcd etcd;
+    put(etcd, kKey, std::to_string(start_value));  // an earlier version's single key
+    const std::int64_t toward = start_value > 0 ? 1 : -1;
+    FrontEnd a = start(etcd);
+    FrontEnd b = start(etcd);
+    EXPECT_EQ(a.store->initial_value(), start_value);
+    // Three steps of headroom between two front ends: exactly three are applied, in order.
+    EXPECT_EQ(round(*a.store, {toward, toward}), (std::vector<std::string>{"ok", "ok"}));
+    EXPECT_EQ(round(*b.store, {toward, toward, kGet, -toward, kGet}),
+              (std::vector<std::string>{"ok", "err", "val " + std::to_string(start_value + 3 * toward),
+                                        "ok", "val " + std::to_string(start_value + 2 * toward)}));
+    EXPECT_EQ(round(*a.store, {toward, toward, kGet}),
+              (std::vector<std::string>{"ok", "err", "val " + std::to_string(start_value + 3 * toward)}));
+    EXPECT_EQ(state_of(etcd).total(), start_value + 3 * toward);
+  }
 }
 
 TEST(EtcdStore, RequestsArrivingDuringARoundTripShareTheNextTransaction) {
-  FakeEtcd etcd;
-  auto store = make_store(etcd);
-  etcd.hold(true);
-  const Pending first = add(*store, 1);
-  store->commit();
-  ASSERT_TRUE(etcd.wait_for_commits(1));  // its round trip is in flight
+  MemoryEtcd etcd;
+  FrontEnd a = start(etcd);
+  EXPECT_EQ(round(*a.store, {1}), std::vector<std::string>{"ok"});
+  const int before = a.kv->transactions();
+  a.kv->hold(true);
+  const Pending first = add(*a.store, 1);
+  a.store->commit();
+  ASSERT_TRUE(a.kv->wait_for_transactions(before + 1));  // its round trip is in flight
   std::vector<Pending> meanwhile;
   for (int i = 0; i < 100; ++i) {
-    meanwhile.push_back(add(*store, 1));
-    store->commit();
+    meanwhile.push_back(add(*a.store, 1));
+    a.store->commit();
   }
-  etcd.hold(false);
-  EXPECT_EQ(answer(*store, first), "ok");
-  for (const Pending& pending : meanwhile) EXPECT_EQ(answer(*store, pending), "ok");
-  EXPECT_EQ(etcd.value(kKey), "101");
-  EXPECT_EQ(store->stats().transactions, 2U);
-  EXPECT_EQ(store->stats().requests, 101U);
+  a.kv->hold(false);
+  EXPECT_EQ(answer(first), "ok");
+  for (const Pending& request : meanwhile) EXPECT_EQ(answer(request), "ok");
+  EXPECT_EQ(state_of(etcd).total(), 102);
+  EXPECT_EQ(a.kv->transactions(), before + 2);
 }
 
-TEST(EtcdStore, ALostCompareIsRetriedOnTheValueThatWon) {
-  FakeEtcd etcd;
-  auto store = make_store(etcd);
-  etcd.put(kKey, "1000");  // another front end, after this one read 0
-  const Pending a = add(*store, 7), b = get(*store);
-  store->commit();
-  EXPECT_EQ(answer(*store, a), "ok");
-  EXPECT_EQ(answer(*store, b), "val 1007");
-  EXPECT_EQ(etcd.value(kKey), "1007");
-  EXPECT_EQ(store->stats().conflicts, 1U);
+// Another front end's rebalance moves every grant: a fast path that compared the old one
+// loses its compare once, and goes again from the state it read.
+TEST(EtcdStore, AFastPathThatLostToARebalanceGoesAgainFromTheNewGrant) {
+  MemoryEtcd etcd;
+  FrontEnd a = start(etcd);
+  FrontEnd b = start(etcd);
+  EXPECT_EQ(round(*a.store, {100}), std::vector<std::string>{"ok"});
+  EXPECT_EQ(round(*b.store, {10}), std::vector<std::string>{"ok"});  // its first: a rebalance
+  EXPECT_EQ(round(*a.store, {1, kGet}), (std::vector<std::string>{"ok", "val 111"}));
+  EXPECT_EQ(a.store->stats().conflicts, 1U);
+  EXPECT_EQ(round(*a.store, {1, kGet}), (std::vector<std::string>{"ok", "val 112"}));
+  EXPECT_EQ(a.store->stats().conflicts, 1U);
+  // B's part moved without B: its get reads the total.
+  EXPECT_EQ(round(*b.store, {kGet}), std::vector<std::string>{"val 112"});
 }
 
 TEST(EtcdStore, GetsAloneAreAnsweredFromAFreshReadWithoutATransaction) {
-  FakeEtcd etcd;
-  auto store = make_store(etcd);
-  etcd.put(kKey, "42");
-  const Pending a = get(*store), b = get(*store);
-  store->commit();
-  EXPECT_EQ(answer(*store, a), "val 42");
-  EXPECT_EQ(answer(*store, b), "val 42");
-  EXPECT_EQ(etcd.commits(), 0);
+  MemoryEtcd etcd;
+  FrontEnd a = start(etcd);
+  put(etcd, kKey, "42");
+  EXPECT_EQ(round(*a.store, {kGet, kGet}), (std::vector<std::string>{"val 42", "val 42"}));
+  EXPECT_EQ(a.kv->transactions(), 0);
 }
 
-// WATCH counts every mutation applied, even one that changes nothing, on every front end:
-// so each is written, and moves the key's revision.
-TEST(EtcdStore, AMutationThatAddsZeroIsStillWritten) {
-  FakeEtcd etcd;
-  auto store = make_store(etcd);
-  const Pending a = add(*store, 0);
-  store->commit();
-  EXPECT_EQ(answer(*store, a), "ok");
-  EXPECT_EQ(etcd.commits(), 1);
-  const Pending b = add(*store, 5), c = add(*store, -5);
-  store->commit();
-  EXPECT_EQ(answer(*store, b), "ok");
-  EXPECT_EQ(answer(*store, c), "ok");
-  EXPECT_EQ(etcd.commits(), 2);
+// WATCH sees every mutation applied, even one that changes nothing, through any front end:
+// each is written, and moves the version.
+TEST(EtcdStore, AMutationThatAddsZeroMovesTheVersion) {
+  MemoryEtcd etcd;
+  FrontEnd a = start(etcd);
+  EXPECT_EQ(round(*a.store, {0}), std::vector<std::string>{"ok"});
+  const std::uint64_t version = state_of(etcd).version();
+  EXPECT_EQ(round(*a.store, {5, -5}), (std::vector<std::string>{"ok", "ok"}));
+  EXPECT_GT(state_of(etcd).version(), version);
+  EXPECT_EQ(state_of(etcd).total(), 0);
 }
 
-TEST(EtcdStore, AnUnknownOutcomeThatAppliedIsFoundInTheRecordAndNotAppliedTwice) {
-  FakeEtcd etcd;
-  auto store = make_store(etcd);
-  etcd.set_fault(FakeEtcd::Fault::kUnknownApplied);
-  const Pending a = add(*store, 3);
-  store->commit();
-  EXPECT_EQ(answer(*store, a), "ok");
-  EXPECT_EQ(etcd.value(kKey), "3");
-  EXPECT_EQ(store->stats().unknown, 1U);
-  const Pending b = add(*store, 1);
-  store->commit();
-  EXPECT_EQ(answer(*store, b), "ok");
-  EXPECT_EQ(etcd.value(kKey), "4");
+// WATCH, then a change through another front end: EXEC runs nothing. Without one, it runs.
+TEST(EtcdStore, WatchSeesAChangeMadeThroughAnotherFrontEnd) {
+  MemoryEtcd etcd;
+  FrontEnd a = start(etcd);
+  FrontEnd b = start(etcd);
+  EXPECT_EQ(round(*b.store, {1}), std::vector<std::string>{"ok"});
+  EXPECT_EQ(round(*a.store, {1}), std::vector<std::string>{"ok"});
+  const std::vector<Step> steps = {{5, false}, {0, true}};
+  for (const bool changed : {false, true}) {
+    const Watched watched = a.store->watch();
+    a.store->commit();
+    ASSERT_EQ(answer({watched.later, watched.later_index}), "ok");
+    if (changed) {
+      EXPECT_EQ(round(*b.store, {1}), std::vector<std::string>{"ok"});
+    }
+    const std::int64_t before = state_of(etcd).total();
+    const Transacted exec = a.store->transact(steps, &watched);
+    a.store->commit();
+    EXPECT_EQ(answer({exec.later, exec.later_index}), changed ? "err" : "ok") << changed;
+    if (!changed) {
+      EXPECT_EQ(answer({exec.later, exec.later_index + 2}), "val " + std::to_string(before + 5));
+    }
+    EXPECT_EQ(state_of(etcd).total(), before + (changed ? 0 : 5));
+  }
+}
+
+enum class Path { kRebalance, kFastPath };
+
+// Where a front end's next round sends the transaction that decides it: after a freeze when
+// it is a rebalance.
+int decisive(Path path) { return path == Path::kRebalance ? 2 : 1; }
+
+// The first round of a front end is a rebalance, the next ones fast paths: an answer lost
+// after either applied is found applied, and nothing is applied twice.
+TEST(EtcdStore, AnUnknownOutcomeThatAppliedIsFoundAndNotAppliedTwice) {
+  for (const Path path : {Path::kRebalance, Path::kFastPath}) {
+    MemoryEtcd etcd;
+    FrontEnd a = start(etcd);
+    if (path == Path::kFastPath) {
+      EXPECT_EQ(round(*a.store, {1}), std::vector<std::string>{"ok"});
+    }
+    const std::int64_t before = state_of(etcd).total();
+    before_transaction(*a.kv, decisive(path),
+                       [&] { etcd.fault_next(MemoryEtcd::Fault::kLostAnswer); });
+    EXPECT_EQ(round(*a.store, {3, kGet}),
+              (std::vector<std::string>{"ok", "val " + std::to_string(before + 3)}));
+    EXPECT_EQ(a.store->stats().unknown, 1U);
+    EXPECT_EQ(state_of(etcd).total(), before + 3);
+    EXPECT_EQ(round(*a.store, {1, kGet}), (std::vector<std::string>{"ok", "val " + std::to_string(before + 4)}));
+  }
 }
 
 TEST(EtcdStore, AnUnknownOutcomeThatDidNotApplyIsSentAgainOnce) {
-  FakeEtcd etcd;
-  auto store = make_store(etcd);
-  etcd.set_fault(FakeEtcd::Fault::kUnknownLost);
-  const Pending a = add(*store, 3);
-  store->commit();
-  EXPECT_EQ(answer(*store, a), "ok");
-  EXPECT_EQ(etcd.value(kKey), "3");
+  for (const Path path : {Path::kRebalance, Path::kFastPath}) {
+    MemoryEtcd etcd;
+    FrontEnd a = start(etcd);
+    if (path == Path::kFastPath) {
+      EXPECT_EQ(round(*a.store, {1}), std::vector<std::string>{"ok"});
+    }
+    const std::int64_t before = state_of(etcd).total();
+    before_transaction(*a.kv, decisive(path),
+                       [&] { etcd.fault_next(MemoryEtcd::Fault::kDropped); });
+    EXPECT_EQ(round(*a.store, {3, kGet}),
+              (std::vector<std::string>{"ok", "val " + std::to_string(before + 3)}));
+    EXPECT_EQ(state_of(etcd).total(), before + 3);
+  }
 }
 
-// The transaction etcd could not confirm commits late, just before the one sent again:
-// exactly one of the two applies, and the round is answered once.
-TEST(EtcdStore, AnUnknownOutcomeThatAppliesLateIsNotAppliedTwice) {
-  FakeEtcd etcd;
-  auto store = make_store(etcd);
-  etcd.set_fault(FakeEtcd::Fault::kUnknownLate);
-  const Pending a = add(*store, 3), b = get(*store);
-  store->commit();
-  EXPECT_EQ(answer(*store, a), "ok");
-  EXPECT_EQ(answer(*store, b), "val 3");
-  EXPECT_EQ(etcd.value(kKey), "3");
-  EXPECT_EQ(store->stats().conflicts, 1U);
+// The transaction etcd could not confirm waits in its log: applied before the fence, it is
+// found applied; after it, its condition fails. Exactly once either way.
+TEST(EtcdStore, AnUnknownOutcomeThatAppliesLateIsAppliedOnce) {
+  for (const Path path : {Path::kRebalance, Path::kFastPath}) {
+    for (const bool before_fence : {true, false}) {
+      MemoryEtcd etcd;
+      FrontEnd a = start(etcd);
+      if (path == Path::kFastPath) {
+        EXPECT_EQ(round(*a.store, {1}), std::vector<std::string>{"ok"});
+      }
+      const std::int64_t before = state_of(etcd).total();
+      before_transaction(*a.kv, decisive(path), [&] {
+        etcd.fault_next(MemoryEtcd::Fault::kDelayed);
+        // The next transaction is the fence.
+        a.kv->before_next([&] {
+          if (before_fence) etcd.apply_delayed();
+        });
+      });
+      EXPECT_EQ(round(*a.store, {3, kGet}),
+                (std::vector<std::string>{"ok", "val " + std::to_string(before + 3)}));
+      if (!before_fence) etcd.apply_delayed();  // too late: changes nothing
+      EXPECT_EQ(state_of(etcd).total(), before + 3) << before_fence;
+      EXPECT_EQ(round(*a.store, {kGet}), std::vector<std::string>{"val " + std::to_string(before + 3)});
+    }
+  }
+}
+
+// Between a transaction in doubt and its fence another front end rebalances, moving this
+// one's grant and part: the history says whether it applied, and at which total.
+TEST(EtcdStore, AnUnknownOutcomeIsToldFromTheHistoryWhenTheGrantMovedMeanwhile) {
+  for (const Path path : {Path::kRebalance, Path::kFastPath}) {
+    for (const MemoryEtcd::Fault fault : {MemoryEtcd::Fault::kLostAnswer, MemoryEtcd::Fault::kDropped}) {
+      MemoryEtcd etcd;
+      FrontEnd a = start(etcd);
+      FrontEnd b = start(etcd);
+      if (path == Path::kFastPath) {
+        EXPECT_EQ(round(*a.store, {1}), std::vector<std::string>{"ok"});
+      }
+      const std::int64_t before = state_of(etcd).total();
+      before_transaction(*a.kv, decisive(path), [&] {
+        etcd.fault_next(fault);
+        // Before the fence: B's first round, a rebalance, with 1000 more.
+        a.kv->before_next(
+            [&] { EXPECT_EQ(round(*b.store, {1000}), std::vector<std::string>{"ok"}); });
+      });
+      const std::vector<std::string> answers = round(*a.store, {3, kGet});
+      ASSERT_EQ(answers.size(), 2U);
+      EXPECT_EQ(answers[0], "ok");
+      if (fault == MemoryEtcd::Fault::kLostAnswer) {
+        // Applied before B's 1000.
+        EXPECT_EQ(answers[1], "val " + std::to_string(before + 3));
+      } else {
+        EXPECT_EQ(answers[1], "val " + std::to_string(before + 1003));  // sent again, after
+      }
+      EXPECT_EQ(state_of(etcd).total(), before + 1003);
+    }
+  }
 }
 
 TEST(EtcdStore, WithoutEtcdRequestsGetErrAfterTheTimeoutAndServeAgainWhenItReturns) {
-  FakeEtcd etcd;
-  auto store = make_store(etcd, milliseconds(200));
-  etcd.put(kKey, "10");
-  etcd.set_fault(FakeEtcd::Fault::kUnavailable);
-  const auto start = std::chrono::steady_clock::now();
-  const Pending a = add(*store, 1), b = get(*store);
-  store->commit();
-  EXPECT_EQ(answer(*store, a), "err");
-  EXPECT_EQ(answer(*store, b), "err");
-  EXPECT_GE(std::chrono::steady_clock::now() - start, milliseconds(200));
-  EXPECT_EQ(etcd.value(kKey), "10");
-  EXPECT_EQ(store->stats().failed_rounds, 1U);
-  etcd.set_fault(FakeEtcd::Fault::kNone);
-  const Pending c = add(*store, 1), d = get(*store);
-  store->commit();
-  EXPECT_EQ(answer(*store, c), "ok");
-  EXPECT_EQ(answer(*store, d), "val 11");
+  MemoryEtcd etcd;
+  put(etcd, kKey, "10");
+  FrontEnd a = start(etcd, milliseconds(200));
+  etcd.set_unreachable(true);
+  const auto began = std::chrono::steady_clock::now();
+  EXPECT_EQ(round(*a.store, {1, kGet}), (std::vector<std::string>{"err", "err"}));
+  EXPECT_GE(std::chrono::steady_clock::now() - began, milliseconds(200));
+  EXPECT_EQ(a.store->stats().failed_rounds, 1U);
+  etcd.set_unreachable(false);
+  EXPECT_EQ(state_of(etcd).total(), 10);
+  EXPECT_EQ(round(*a.store, {1, kGet}), (std::vector<std::string>{"ok", "val 11"}));
 }
 
 // Quorum lost with a transaction in flight: its requests wait until etcd can say what became
 // of it, while the requests that came after it, never sent, get err after the timeout.
 TEST(EtcdStore, OnlyTheRequestsOfAnUnresolvedTransactionWaitPastTheTimeout) {
-  FakeEtcd etcd;
-  auto store = make_store(etcd, milliseconds(300));
-  etcd.set_fault(FakeEtcd::Fault::kUnknownLost);
-  const Pending in_flight = add(*store, 5);
-  store->commit();
-  ASSERT_TRUE(etcd.wait_for_commits(1));
-  etcd.set_fault(FakeEtcd::Fault::kUnavailable);
-  const Pending later = add(*store, 1);
-  store->commit();
-  EXPECT_EQ(answer(*store, later), "err");
-  EXPECT_FALSE(in_flight.later->decided.load());
+  MemoryEtcd etcd;
+  FrontEnd a = start(etcd, milliseconds(300));
+  EXPECT_EQ(round(*a.store, {1}), std::vector<std::string>{"ok"});
+  etcd.fault_next(MemoryEtcd::Fault::kDropped);  // the fast path's
+  before_transaction(*a.kv, 2, [&] { etcd.set_unreachable(true); });  // the fence meets no member
+  const Pending in_flight = add(*a.store, 5);
+  a.store->commit();
+  ASSERT_TRUE(a.kv->wait_for_transactions(4));  // the rebalance's two, the fast path, the fence
+  const Pending later = add(*a.store, 1);
+  a.store->commit();
+  EXPECT_EQ(answer(later), "err");
   std::this_thread::sleep_for(milliseconds(400));
   EXPECT_FALSE(in_flight.later->decided.load()) << "answered before etcd could tell";
-  etcd.set_fault(FakeEtcd::Fault::kNone);
-  EXPECT_EQ(answer(*store, in_flight), "ok");
-  EXPECT_EQ(etcd.value(kKey), "5");
+  etcd.set_unreachable(false);
+  EXPECT_EQ(answer(in_flight), "ok");
+  EXPECT_EQ(state_of(etcd).total(), 6);
 }
 
-TEST(EtcdStore, AKeyThatIsNotOursStopsTheStart) {
-  FakeEtcd etcd;
-  etcd.put(kKey, "hello");
-  try {
-    make_store(etcd);
-    ADD_FAILURE() << "started on a key that is not ours";
-  } catch (const EtcdStoreError& e) {
-    EXPECT_NE(std::string(e.what()).find("not a count-server value"), std::string::npos)
-        << e.what();
+TEST(EtcdStore, KeysThatAreNotOursStopTheStart) {
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {kKey, "hello"}, {std::string(kKey) + "/part/x", "1"}}) {
+    MemoryEtcd etcd;
+    put(etcd, key, value);
+    try {
+      start(etcd);
+      ADD_FAILURE() << "started on " << key << " holding " << value;
+    } catch (const EtcdStoreError& e) {
+      EXPECT_NE(std::string(e.what()).find("not"), std::string::npos) << e.what();
+    }
   }
-  EXPECT_EQ(etcd.value(kKey), "hello");
 }
 
 TEST(EtcdStore, AnUnreachableClusterStopsTheStartWithinTheTimeout) {
-  FakeEtcd etcd;
-  etcd.set_fault(FakeEtcd::Fault::kUnavailable);
-  const auto start = std::chrono::steady_clock::now();
-  EXPECT_THROW(make_store(etcd, milliseconds(300)), EtcdStoreError);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(3000));
+  MemoryEtcd etcd;
+  etcd.set_unreachable(true);
+  const auto began = std::chrono::steady_clock::now();
+  EXPECT_THROW(start(etcd, milliseconds(300)), EtcdStoreError);
+  EXPECT_LT(std::chrono::steady_clock::now() - began, milliseconds(3000));
 }
 
-// Two front ends on one key, each from its own threads: every ok counts exactly once, and
-// both get their share of the transactions.
-TEST(EtcdStore, TwoFrontEndsLoseNoUpdateAndNeitherStarves) {
-  FakeEtcd etcd;
-  auto first = make_store(etcd);
-  auto second = make_store(etcd);
+// A front end that stopped is folded into the base by the next rebalance: its keys go, the
+// total and the version stay.
+TEST(EtcdStore, AStoppedFrontEndsPartIsFoldedIntoTheBase) {
+  MemoryEtcd etcd;
+  FrontEnd a = start(etcd);
+  EXPECT_EQ(round(*a.store, {7}), std::vector<std::string>{"ok"});
+  EXPECT_EQ(round(*a.store, {8}), std::vector<std::string>{"ok"});
+  const std::string gone = a.store->front_end_id();
+  EXPECT_TRUE(a.store->close());  // its lease revoked: its alive key is gone
+  const PartsState before = state_of(etcd);
+  ASSERT_NE(before.find(gone), nullptr);
+  EXPECT_FALSE(before.find(gone)->alive);
+  FrontEnd b = start(etcd);
+  EXPECT_EQ(round(*b.store, {1, kGet}), (std::vector<std::string>{"ok", "val 16"}));
+  const PartsState after = state_of(etcd);
+  EXPECT_EQ(after.find(gone), nullptr);
+  EXPECT_EQ(after.front_ends.size(), 1U);
+  EXPECT_EQ(after.base, 16);
+  EXPECT_GT(after.version(), before.version());
+  EXPECT_GE(after.folded, before.find(gone)->part.txn);
+}
+
+// An earlier version's key and records: the key is read as the base, the records deleted.
+TEST(EtcdStore, AnEarlierVersionsKeyIsTheBaseAndItsRecordsAreDeleted) {
+  MemoryEtcd etcd;
+  put(etcd, kKey, "500");
+  put(etcd, std::string(kKey) + "/front-end/0123456789abcdef", "17");
+  FrontEnd a = start(etcd);
+  EXPECT_EQ(a.store->initial_value(), 500);
+  EXPECT_EQ(round(*a.store, {1, kGet}), (std::vector<std::string>{"ok", "val 501"}));
+  EXPECT_TRUE(state_of(etcd).old_records.empty());
+}
+
+// A lease etcd ended (the front end lost etcd for its whole TTL): the next transaction is
+// refused, a new lease granted, and the round goes again; nothing is applied twice.
+TEST(EtcdStore, ALeaseThatEndedIsGrantedAgain) {
+  MemoryEtcd etcd;
+  FrontEnd a = start(etcd);
+  EXPECT_EQ(round(*a.store, {1}), std::vector<std::string>{"ok"});
+  const PartsKeys keys(kKey);
+  const EtcdTransacted alive = etcd.read_ranges(
+      {{EtcdOperation::Kind::kRange, keys.alive(a.store->front_end_id()), "", "", 0}});
+  ASSERT_EQ(alive.ranges.at(0).size(), 1U);
+  etcd.expire(alive.ranges[0][0].lease);
+  EXPECT_EQ(round(*a.store, {2, kGet}), (std::vector<std::string>{"ok", "val 3"}));
+  EXPECT_TRUE(state_of(etcd).find(a.store->front_end_id())->alive);
+  EXPECT_EQ(state_of(etcd).total(), 3);
+}
+
+// Three front ends, each from its own thread: every ok counts exactly once, every front end
+// is served, and once each holds a grant they no longer contend.
+TEST(EtcdStore, ThreeFrontEndsLoseNoUpdateAndStopContendingOnceGranted) {
+  MemoryEtcd etcd;
+  std::vector<FrontEnd> front_ends;
+  for (int i = 0; i < 3; ++i) front_ends.push_back(start(etcd));
   std::atomic<std::int64_t> acknowledged{0};
   const auto hammer = [&](EtcdStore& store) {
     for (int batch = 0; batch < 200; ++batch) {
-      std::vector<Pending> pending;
-      for (int i = 0; i < 5; ++i) pending.push_back(add(store, 1));
+      std::vector<Pending> requests;
+      for (int i = 0; i < 5; ++i) requests.push_back(add(store, 1));
       store.commit();
-      for (const Pending& one : pending) {
-        if (answer(store, one) == "ok") acknowledged.fetch_add(1);
+      for (const Pending& request : requests) {
+        if (answer(request) == "ok") acknowledged.fetch_add(1);
       }
     }
   };
-  std::thread a([&] { hammer(*first); });
-  std::thread b([&] { hammer(*second); });
-  a.join();
-  b.join();
-  EXPECT_EQ(acknowledged.load(), 2000);
-  EXPECT_EQ(etcd.value(kKey), "2000");
-  EXPECT_GE(first->stats().rounds, 1U);
-  EXPECT_GE(second->stats().rounds, 1U);
+  std::vector<std::thread> threads;
+  for (FrontEnd& front_end : front_ends) threads.emplace_back([&] { hammer(*front_end.store); });
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(acknowledged.load(), 3000);
+  EXPECT_EQ(state_of(etcd).total(), 3000);
+  for (FrontEnd& front_end : front_ends) {
+    const EtcdStore::Stats stats = front_end.store->stats();
+    EXPECT_EQ(stats.rounds, stats.fast_paths + stats.rebalances);
+    // Each rebalances at least once (its first grant), and only while the others join.
+    EXPECT_GE(stats.rebalances, 1U);
+    EXPECT_LE(stats.rebalances, 3U);
+    EXPECT_LE(stats.conflicts, 6U);
+  }
 }
 
 }  // namespace
