@@ -17,10 +17,14 @@
 #include <thread>
 #include <vector>
 
+#include "core/counter.hpp"
+#include "store/etcd_client.hpp"
+#include "store/parts.hpp"
 #include "support/etcd_cluster.hpp"
 #include "support/front_end_load.hpp"
 #include "support/history.hpp"
 #include "support/process.hpp"
+#include "support/wire.hpp"
 
 namespace count::test {
 namespace {
@@ -160,6 +164,107 @@ TEST_F(ScaleOutE2E, KillingAFrontEndLosesNoAcknowledgedMutation) {
   EXPECT_LE(value, tally.acknowledged + tally.unknown);
   EXPECT_GT(tally.ok_after_heal, 0);
   expect_linearizable(history_, value, 1000);
+}
+
+std::vector<std::string> front_end_args(const EtcdCluster& cluster, const std::string& key) {
+  return {"--etcd", cluster.endpoints(), "--etcd-key", key, "--etcd-timeout", kEtcdTimeoutMs,
+          "--threads", "1"};
+}
+
+// Every key under the counter's prefix, as etcd holds them now.
+std::vector<EtcdKeyValue> children_of(EtcdClient& client, const std::string& key) {
+  const PartsKeys keys(key);
+  const EtcdTransacted read = client.read_ranges(
+      {{EtcdOperation::Kind::kRange, keys.children(), keys.children_end(), "", 0}});
+  EXPECT_EQ(read.status, TransactStatus::kThen) << read.error;
+  return read.ranges.empty() ? std::vector<EtcdKeyValue>{} : read.ranges.front();
+}
+
+// An earlier version kept the counter in one key, and a record key per front end start: the
+// first start of this one reads that key as the value, and its first rebalance deletes the
+// records.
+TEST(ScaleOutUpgrade, AnEarlierVersionsKeyIsTheValueAndItsRecordsAreDeleted) {
+  EtcdCluster cluster;
+  EtcdClientOptions options;
+  options.endpoints = cluster.endpoints();
+  EtcdClient client(options);
+  const std::string key = "/upgrade/value";
+  const EtcdCommit written =
+      client.commit(key, 0, encode_counter(41), key + "/front-end/0011223344556677", "3");
+  ASSERT_EQ(written.status, CommitStatus::kCommitted) << written.error;
+
+  ServerProcess front_end(front_end_args(cluster, key));
+  Client c = front_end.connect();
+  EXPECT_EQ(c.call("get"), "val 41");
+  EXPECT_EQ(c.call("incr"), "ok");
+  EXPECT_EQ(c.call("get"), "val 42");
+  for (const EtcdKeyValue& kv : children_of(client, key)) {
+    EXPECT_EQ(kv.key.find("/front-end/"), std::string::npos) << kv.key << " is still there";
+  }
+  EXPECT_EQ(front_end.stop(SIGTERM), 0) << front_end.log();
+}
+
+// Front ends join and leave while another serves a client: every mutation counts once, and
+// the parts of those that left are folded into the base by the next one to join, so the
+// counter's keys never outgrow the front ends running.
+TEST(ScaleOutChurn, FrontEndsJoiningAndLeavingUnderLoadLeaveNothingBehind) {
+  constexpr int kJoins = 4;
+  constexpr int kIncrementsEach = 20;
+  EtcdCluster cluster;
+  EtcdClientOptions options;
+  options.endpoints = cluster.endpoints();
+  EtcdClient client(options);
+  const std::string key = "/churn/value";
+  ServerProcess steady(front_end_args(cluster, key));
+
+  std::atomic<bool> done{false};
+  std::atomic<std::int64_t> acknowledged{0};
+  std::string load_problem;
+  std::thread load([&] {
+    Client c = steady.connect();
+    c.set_receive_timeout(20s);
+    const std::string batch = repeat_line("incr", kPipeline);
+    for (int i = 0; i < 100000 && !done.load(); ++i) {
+      c.send(batch);
+      for (std::size_t j = 0; j < kPipeline; ++j) {
+        const std::optional<std::string> reply = c.read_line();
+        if (reply != "ok") {
+          load_problem = "incr answered " + reply.value_or("(closed)");
+          return;
+        }
+        acknowledged.fetch_add(1);
+      }
+    }
+  });
+  std::size_t most_keys = 0;
+  for (int join = 0; join < kJoins; ++join) {
+    ServerProcess joining(front_end_args(cluster, key));
+    Client c = joining.connect();
+    c.set_receive_timeout(20s);
+    for (int i = 0; i < kIncrementsEach; ++i) ASSERT_EQ(c.call("incr"), "ok");
+    most_keys = std::max(most_keys, children_of(client, key).size());
+    EXPECT_EQ(joining.stop(SIGTERM), 0) << joining.log();
+  }
+  done.store(true);
+  load.join();
+  EXPECT_EQ(load_problem, "");
+
+  // One more joins: its first rebalance folds the last one that left.
+  ServerProcess last(front_end_args(cluster, key));
+  Client c = last.connect();
+  EXPECT_EQ(c.call("incr"), "ok");
+  const std::string value = c.call("get");
+  EXPECT_EQ(value, "val " + std::to_string(acknowledged.load() + kJoins * kIncrementsEach + 1));
+  std::vector<std::string> parts;
+  for (const EtcdKeyValue& kv : children_of(client, key)) {
+    if (kv.key.starts_with(key + "/part/")) parts.push_back(kv.key);
+  }
+  EXPECT_EQ(parts.size(), 2U) << "the steady front end's part and the last one's";
+  // Each front end holds a part, a grant and an alive key; with the folded count, and one
+  // that left not yet folded, a joining front end saw at most 3 * 3 + 1 keys.
+  EXPECT_LE(most_keys, 10U);
+  EXPECT_EQ(last.stop(SIGTERM), 0) << last.log();
+  EXPECT_EQ(steady.stop(SIGTERM), 0) << steady.log();
 }
 
 }  // namespace

@@ -126,7 +126,34 @@ TEST(PartsTransactions, FreezeMovesEveryGrantAndRebalanceRewritesEverything) {
   const std::string grant = encode_grant(r.grants.at(0).second);
   EXPECT_EQ(written, (std::vector<std::string>{
                          "put c 14", "put c/part/a 0 3", "put c/grant/a " + grant, "put c/alive/a ",
-                         "delete c/part/b", "delete c/grant/b", "delete c/front-end/old"}));
+                         "delete c/part/b", "delete c/grant/b", "put c/folded 9",
+                         "delete c/front-end/old"}));
+}
+
+// The version: every part's TXN and those of the parts folded before; a fold keeps it.
+TEST(PartsState, TheVersionAddsTheFoldedTxnsAndEveryPartsAndAFoldKeepsIt) {
+  const PartsKeys keys("c");
+  std::string error;
+  const std::optional<PartsState> state = parse_parts(
+      keys, 20, {kv("c", "10")},
+      {kv("c/alive/a", ""), kv("c/folded", "100"), kv("c/part/a", "4 2"), kv("c/part/b", "-1 9")},
+      &error);
+  ASSERT_TRUE(state.has_value()) << error;
+  EXPECT_EQ(state->folded, 100U);
+  EXPECT_EQ(state->version(), 111U);
+  const Rebalanced r = rebalance(state->total(), state->escrow_view("a"), "a");
+  const EtcdTransaction t = rebalance_transaction(keys, *state, r, "a", 2, 77);
+  bool put_folded = false;
+  for (const EtcdOperation& op : t.then) {
+    if (op.kind == EtcdOperation::Kind::kPut && op.key == "c/folded") {
+      EXPECT_EQ(op.value, "109");
+      put_folded = true;
+    }
+  }
+  EXPECT_TRUE(put_folded);
+  for (const char* bad : {"", "-1", "01", "x", "1 2"}) {
+    EXPECT_FALSE(parse_parts(keys, 20, {}, {kv("c/folded", bad)}, &error).has_value()) << bad;
+  }
 }
 
 }  // namespace
