@@ -442,12 +442,26 @@ void EtcdStore::serve(Round& round) {
       if (!plan.needs_exact && mine != nullptr && mine->grant) {
         part_after = within_grant(mine->part.value, *mine->grant, plan.deltas);
       }
-      attempt = part_after ? fast_path_round(round, *mine, *part_after) : slow_path_round(round);
+      if (part_after) {
+        attempt = fast_path_round(round, *mine, *part_after);
+      } else if (!fresh) {
+        state_.reset();  // read first: a round that applies nothing needs no write
+        continue;
+      } else if (!decide(round, {state_->total(), static_cast<std::int64_t>(state_->version())})
+                      .second) {
+        // Every mutation refused by the range rule (or skipped with its transaction): the
+        // answers of one server at the revision read, after the round closed.
+        settle_watches(round, state_->version());
+        return;
+      } else {
+        attempt = slow_path_round(round);
+      }
     }
     switch (attempt) {
       case Attempt::kAnswered:
         return;
       case Attempt::kAgain:
+        fresh = true;  // state_ is from an answer to this round's attempt
         break;
       case Attempt::kUnavailable:
         if (Clock::now() >= deadline || !back_off(failures++)) return fail(round);
@@ -543,8 +557,8 @@ EtcdStore::Attempt EtcdStore::slow_path_round(Round& round) {
   const auto [total_after, changes] =
       decide(round, {frozen->total(), static_cast<std::int64_t>(frozen->version())});
   if (!changes) {
-    // Nothing to write: gets, watches, and mutations refused by the range rule, answered
-    // from the frozen state (read after they arrived).
+    // Nothing to write after all (the state moved since it was read): answered from the
+    // frozen state, read after the round closed.
     settle_watches(round, frozen->version());
     return Attempt::kAnswered;
   }

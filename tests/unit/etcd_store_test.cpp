@@ -211,6 +211,19 @@ TEST(EtcdStore, TheRangeRuleHoldsRequestByRequestAcrossFrontEndsAtBothEnds) {
   }
 }
 
+// At the end of the range, a round whose every mutation is refused is answered from a read:
+// it writes nothing, so no other front end's grant moves.
+TEST(EtcdStore, ARoundWhoseMutationsAreAllRefusedWritesNothing) {
+  MemoryEtcd etcd;
+  put(etcd, kKey, std::to_string(kMax - 1));
+  FrontEnd a = start(etcd);
+  EXPECT_EQ(round(*a.store, {1}), std::vector<std::string>{"ok"});
+  const int before = a.kv->transactions();
+  EXPECT_EQ(round(*a.store, {1, kGet, 2}),
+            (std::vector<std::string>{"err", "val " + std::to_string(kMax), "err"}));
+  EXPECT_EQ(a.kv->transactions(), before);
+}
+
 TEST(EtcdStore, RequestsArrivingDuringARoundTripShareTheNextTransaction) {
   MemoryEtcd etcd;
   FrontEnd a = start(etcd);
