@@ -387,6 +387,18 @@ void EtcdStore::report_compacted(std::int64_t revision) {
       revision);
 }
 
+EtcdStore::Attempt EtcdStore::lost_compare(Round& round, const EtcdTransacted& answer) {
+  count(&Stats::conflicts);
+  state_ = state_from(answer);
+  return state_ ? Attempt::kAgain : failed(round);
+}
+
+std::optional<EtcdStore::Resolution> EtcdStore::in_doubt(const Doubt& doubt) {
+  count(&Stats::unknown);
+  lease_.check();  // etcd refuses a put on an ended lease, an answer the client calls unknown
+  return resolve(doubt);
+}
+
 EtcdStore::Attempt EtcdStore::failed(Round& round) {
   state_.reset();
   fail(round);
@@ -493,19 +505,14 @@ EtcdStore::Attempt EtcdStore::fast_path_round(Round& round, const PartRecord& mi
       return Attempt::kAnswered;
     }
     case TransactStatus::kOtherwise:
-      // Another front end moved the grants (a freeze or a rebalance): again from the state.
-      count(&Stats::conflicts);
-      state_ = state_from(answer);
-      if (!state_) return failed(round);
-      return Attempt::kAgain;
+      // Another front end moved the grants (a freeze or a rebalance).
+      return lost_compare(round, answer);
     case TransactStatus::kFailedNotSent:
       return Attempt::kUnavailable;
     case TransactStatus::kUnknown:
       break;
   }
-  count(&Stats::unknown);
-  lease_.check();  // etcd refuses a put on an ended lease
-  std::optional<Resolution> resolution = resolve(doubt);
+  std::optional<Resolution> resolution = in_doubt(doubt);
   if (!resolution) return failed(round);
   state_ = std::move(resolution->latest);
   if (!resolution->landed) return Attempt::kAgain;
@@ -537,10 +544,7 @@ EtcdStore::Attempt EtcdStore::slow_path_round(Round& round) {
     case TransactStatus::kThen:
       break;
     case TransactStatus::kOtherwise:
-      count(&Stats::conflicts);
-      state_ = state_from(frozen_answer);
-      if (!state_) return failed(round);
-      return Attempt::kAgain;
+      return lost_compare(round, frozen_answer);
     case TransactStatus::kFailedNotSent:
       return Attempt::kUnavailable;
     case TransactStatus::kUnknown:
@@ -576,23 +580,18 @@ EtcdStore::Attempt EtcdStore::slow_path_round(Round& round) {
       count(&Stats::rebalances);
       return Attempt::kAnswered;
     case TransactStatus::kOtherwise:
-      count(&Stats::conflicts);
-      state_ = state_from(answer);
-      if (!state_) return failed(round);
-      return Attempt::kAgain;
+      return lost_compare(round, answer);
     case TransactStatus::kFailedNotSent:
       return Attempt::kUnavailable;
     case TransactStatus::kUnknown:
       break;
   }
-  count(&Stats::unknown);
-  lease_.check();
   Doubt doubt;
   doubt.rebalance = true;
   doubt.from_revision = frozen->revision;
   doubt.base = frozen->base;
   doubt.number = number;
-  std::optional<Resolution> resolution = resolve(doubt);
+  std::optional<Resolution> resolution = in_doubt(doubt);
   if (!resolution) return failed(round);
   state_ = std::move(resolution->latest);
   if (!resolution->landed) return Attempt::kAgain;

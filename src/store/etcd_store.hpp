@@ -174,6 +174,10 @@ class EtcdStore final : public Store {
   void fail(Round& round);
   // Fails the round and forgets the state: the next round reads it again.
   Attempt failed(Round& round);
+  // A compare lost to another front end: again from the state the answer read.
+  Attempt lost_compare(Round& round, const EtcdTransacted& answer);
+  // A transaction etcd did not say the outcome of: counted, and resolved.
+  std::optional<Resolution> in_doubt(const Doubt& doubt);
   // Lets the replies of `round` out.
   void publish(Round& round);
   // While the round thread waits: answers `err` to the open round once it has waited the
