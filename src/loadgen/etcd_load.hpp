@@ -2,8 +2,9 @@
 // connection is one synchronous client, with TCP connections of its own to the members, on
 // a thread of its own with one request in flight: a mutation is a linearizable read of the
 // key and a compare-and-swap on its mod_revision, again from the read whenever the compare
-// fails; a get is one linearizable read. The value is stored as count-server's etcd store
-// stores it, so both can share one key.
+// fails; a get is one linearizable read. The value is stored as count-server stores its
+// base (and earlier versions the whole counter): front ends keep parts beside it, so plain
+// clients need a key of their own.
 #pragma once
 
 #include <chrono>

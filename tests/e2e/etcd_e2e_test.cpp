@@ -42,9 +42,10 @@ const char* name(CommitStatus status) {
   return "?";
 }
 
-// Adds 1 to the counter the way the etcd store does: read both keys, commit at the value
-// key's revision with a record naming this attempt, and after an unknown outcome read the
-// record to learn whether it landed. Gives up after `max_calls` calls or `within`.
+// Adds 1 to the counter the way a single-key client does (earlier versions of the etcd
+// store): read both keys, commit at the value key's revision with a record naming this
+// attempt, and after an unknown outcome read the record to learn whether it landed. Gives
+// up after `max_calls` calls or `within`.
 struct Increment {
   bool done = false;
   int calls = 0;
