@@ -62,21 +62,27 @@ EtcdStore::EtcdStore(std::unique_ptr<EtcdTxnKv> kv, EtcdStoreOptions options)
     std::this_thread::sleep_for(pause_after(attempt));
   }
   thread_ = std::thread([this] { run(); });
+  watchdog_ = std::thread([this] { expire_open_rounds(); });
 }
 
 EtcdStore::~EtcdStore() { close(); }
 
 std::tuple<std::shared_ptr<const LateReplies>, std::size_t, Seq> EtcdStore::join_open_round(
     std::span<const Entry> entries) const {
-  const std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   Round& round = *open_;
-  if (round.entries.empty()) round.opened_at = Clock::now();
+  const bool opened = round.entries.empty();
+  if (opened) round.opened_at = Clock::now();
   const std::size_t first = round.entries.size();
   round.entries.insert(round.entries.end(), entries.begin(), entries.end());
   round.replies->replies.resize(round.entries.size());
   next_seq_ += entries.size();
   round.last_seq = next_seq_;
-  return {round.replies, first, round.last_seq};
+  std::tuple<std::shared_ptr<const LateReplies>, std::size_t, Seq> joined{round.replies, first,
+                                                                         round.last_seq};
+  lock.unlock();
+  if (opened) expiry_wake_.notify_one();  // the watchdog times the new round
+  return joined;
 }
 
 template <typename Result>
@@ -138,6 +144,8 @@ bool EtcdStore::close() {
     give_up_at_ = Clock::now() + options_.request_timeout;
   }
   wake_.notify_one();
+  expiry_wake_.notify_one();
+  if (watchdog_.joinable()) watchdog_.join();
   if (thread_.joinable()) {
     thread_.join();
     lease_.revoke();  // the alive key goes now: the next rebalance folds this part
@@ -197,6 +205,7 @@ void EtcdStore::run() {
     }
     lease_.tick();
     serve(*round);
+    if (state_) known_value_.store(state_->total(), std::memory_order_relaxed);
     publish(*round);
     // Whatever joined meanwhile goes at once: that is the combining.
     const std::lock_guard lock(mutex_);
@@ -301,11 +310,12 @@ void EtcdStore::settle_watches(Round& round, std::uint64_t version) {
 }
 
 void EtcdStore::publish(Round& round) {
-  if (state_) known_value_.store(state_->total(), std::memory_order_relaxed);
   // The replies are written before the flag that lets them out.
   round.replies->decided.store(true, std::memory_order_release);
-  if (round.last_seq > decided_seq_.load(std::memory_order_relaxed)) {
-    decided_seq_.store(round.last_seq, std::memory_order_release);
+  Seq decided = decided_seq_.load(std::memory_order_relaxed);
+  while (round.last_seq > decided &&
+         !decided_seq_.compare_exchange_weak(decided, round.last_seq, std::memory_order_release,
+                                             std::memory_order_relaxed)) {
   }
   if (listener_) listener_();
   const std::lock_guard lock(stats_mutex_);
@@ -316,6 +326,21 @@ void EtcdStore::publish(Round& round) {
 void EtcdStore::count(std::uint64_t Stats::*counter, std::uint64_t n) {
   const std::lock_guard lock(stats_mutex_);
   stats_.*counter += n;
+}
+
+void EtcdStore::expire_open_rounds() {
+  std::unique_lock lock(mutex_);
+  while (!stop_) {
+    if (open_->entries.empty()) {
+      expiry_wake_.wait(lock);
+    } else if (const auto due = open_->opened_at + options_.request_timeout; Clock::now() < due) {
+      expiry_wake_.wait_until(lock, due);
+    } else {
+      lock.unlock();
+      fail_expired_open_round();
+      lock.lock();
+    }
+  }
 }
 
 void EtcdStore::fail_expired_open_round() {
@@ -393,9 +418,11 @@ EtcdStore::Attempt EtcdStore::lost_compare(Round& round, const EtcdTransacted& a
   return state_ ? Attempt::kAgain : failed(round);
 }
 
-std::optional<EtcdStore::Resolution> EtcdStore::in_doubt(const Doubt& doubt) {
+std::optional<EtcdStore::Resolution> EtcdStore::in_doubt(const Doubt& doubt,
+                                                         const std::string& error) {
   count(&Stats::unknown);
-  lease_.check();  // etcd refuses a put on an ended lease, an answer the client calls unknown
+  // etcd refuses a put on a lease that ended, an answer the client calls unknown.
+  if (error.find("lease not found") != std::string::npos) lease_.check();
   return resolve(doubt);
 }
 
@@ -512,7 +539,7 @@ EtcdStore::Attempt EtcdStore::fast_path_round(Round& round, const PartRecord& mi
     case TransactStatus::kUnknown:
       break;
   }
-  std::optional<Resolution> resolution = in_doubt(doubt);
+  std::optional<Resolution> resolution = in_doubt(doubt, answer.error);
   if (!resolution) return failed(round);
   state_ = std::move(resolution->latest);
   if (!resolution->landed) return Attempt::kAgain;
@@ -591,7 +618,7 @@ EtcdStore::Attempt EtcdStore::slow_path_round(Round& round) {
   doubt.from_revision = frozen->revision;
   doubt.base = frozen->base;
   doubt.number = number;
-  std::optional<Resolution> resolution = in_doubt(doubt);
+  std::optional<Resolution> resolution = in_doubt(doubt, answer.error);
   if (!resolution) return failed(round);
   state_ = std::move(resolution->latest);
   if (!resolution->landed) return Attempt::kAgain;

@@ -177,12 +177,16 @@ class EtcdStore final : public Store {
   // A compare lost to another front end: again from the state the answer read.
   Attempt lost_compare(Round& round, const EtcdTransacted& answer);
   // A transaction etcd did not say the outcome of: counted, and resolved.
-  std::optional<Resolution> in_doubt(const Doubt& doubt);
-  // Lets the replies of `round` out.
+  std::optional<Resolution> in_doubt(const Doubt& doubt, const std::string& error);
+  // Lets the replies of `round` out. Any thread.
   void publish(Round& round);
-  // While the round thread waits: answers `err` to the open round once it has waited the
-  // whole request_timeout. It was never sent, so it cannot have been applied.
+  // Answers `err` to the open round once it has waited the whole request_timeout (while
+  // the round thread waits for etcd). It was never sent, so it cannot have been applied.
+  // Any thread.
   void fail_expired_open_round();
+  // The watchdog thread: times every open round, so that its `err` comes in time however
+  // long the round thread's call to etcd blocks.
+  void expire_open_rounds();
   // Waits a little before trying etcd again (renewing the lease when due); false when
   // close() gave up waiting.
   bool back_off(int attempt);
@@ -217,7 +221,8 @@ class EtcdStore final : public Store {
   std::function<void()> listener_;
 
   mutable std::mutex mutex_;  // guards open_, next_seq_, stop_ and give_up_at_
-  std::condition_variable wake_;
+  std::condition_variable wake_;                 // the round thread's
+  mutable std::condition_variable expiry_wake_;  // the watchdog's
   mutable std::shared_ptr<Round> open_ = std::make_shared<Round>();
   mutable Seq next_seq_ = 0;
   bool send_requested_ = false;
@@ -236,7 +241,9 @@ class EtcdStore final : public Store {
   mutable std::mutex stats_mutex_;
   Stats stats_;
 
-  std::thread thread_;  // last: it stops before the members it uses go away
+  // Last: they stop before the members they use go away.
+  std::thread thread_;
+  std::thread watchdog_;
 };
 
 }  // namespace count
