@@ -443,6 +443,29 @@ TEST(EtcdStore, OnlyTheRequestsOfAnUnresolvedTransactionWaitPastTheTimeout) {
   EXPECT_EQ(state_of(etcd).total(), 6);
 }
 
+// A call to etcd that blocks (a member that takes the request and never answers) holds up
+// only the round it carries: the requests that came after it get err in their timeout.
+TEST(EtcdStore, RequestsBehindACallThatBlocksGetErrInTheirTimeout) {
+  MemoryEtcd etcd;
+  FrontEnd a = start(etcd, milliseconds(300));
+  EXPECT_EQ(round(*a.store, {1}), std::vector<std::string>{"ok"});
+  a.kv->hold(true);
+  const Pending blocked = add(*a.store, 5);
+  a.store->commit();
+  ASSERT_TRUE(a.kv->wait_for_transactions(3));
+  const auto sent = std::chrono::steady_clock::now();
+  const Pending later = add(*a.store, 1);
+  a.store->commit();
+  EXPECT_EQ(answer(later), "err");
+  const auto waited = std::chrono::steady_clock::now() - sent;
+  EXPECT_GE(waited, milliseconds(300));
+  EXPECT_LT(waited, milliseconds(2000));
+  EXPECT_FALSE(blocked.later->decided.load());
+  a.kv->hold(false);
+  EXPECT_EQ(answer(blocked), "ok");
+  EXPECT_EQ(state_of(etcd).total(), 6);
+}
+
 TEST(EtcdStore, KeysThatAreNotOursStopTheStart) {
   for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
            {kKey, "hello"}, {std::string(kKey) + "/part/x", "1"}}) {
