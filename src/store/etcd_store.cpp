@@ -692,15 +692,8 @@ std::optional<EtcdStore::Resolution> EtcdStore::resolve(const Doubt& doubt) {
   const std::int64_t look_at = doubt.rebalance ? *moved_at : *moved_at - 1;
   std::optional<PartsState> then = resolution.latest;
   if (fenced.status == TransactStatus::kOtherwise && look_at != fenced.revision) {
-    for (int attempt = 0;; ++attempt) {
-      auto [status, state] = read_state(look_at);
-      if (status == TransactStatus::kThen && !state) return std::nullopt;
-      if (state) {
-        then = std::move(state);
-        break;
-      }
-      if (!back_off(attempt)) return std::nullopt;
-    }
+    then = read_past(look_at);
+    if (!then) return std::nullopt;
   }
   const PartRecord* mine = then->find(id);
   resolution.landed = mine != nullptr && mine->part.txn == doubt.number &&
@@ -710,13 +703,15 @@ std::optional<EtcdStore::Resolution> EtcdStore::resolve(const Doubt& doubt) {
     resolution.at_landing = std::move(then);
     return resolution;
   }
+  resolution.at_landing = read_past(mine->part_mod_revision);
+  if (!resolution.at_landing) return std::nullopt;
+  return resolution;
+}
+
+std::optional<PartsState> EtcdStore::read_past(std::int64_t revision) {
   for (int attempt = 0;; ++attempt) {
-    auto [status, state] = read_state(mine->part_mod_revision);
-    if (status == TransactStatus::kThen && !state) return std::nullopt;
-    if (state) {
-      resolution.at_landing = std::move(state);
-      return resolution;
-    }
+    auto [status, state] = read_state(revision);
+    if (state || status == TransactStatus::kThen) return state;  // nullopt: not ours, compacted
     if (!back_off(attempt)) return std::nullopt;
   }
 }

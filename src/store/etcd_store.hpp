@@ -205,6 +205,8 @@ class EtcdStore final : public Store {
   // long as it takes; nullopt when close() gave up, or etcd can no longer tell (history
   // compacted, or not ours).
   std::optional<Resolution> resolve(const Doubt& doubt);
+  // The whole state at a past revision, waiting for etcd as resolve() does; nullopt as it.
+  std::optional<PartsState> read_past(std::int64_t revision);
   // The first revision in (after, up_to] at which `moved` holds of the key (etcd's history,
   // searched by halves: `moved` holds from some revision on); nullopt as resolve().
   template <typename Moved>
