@@ -99,7 +99,8 @@ int main(int argc, char** argv) {
                      "(http://10.0.0.1:2379,http://10.0.0.2:2379,...)")
           ->excludes(data_option)
           ->excludes(memory_option);
-  app.add_option("--etcd-key", etcd_options.key, "The etcd key holding the value")
+  app.add_option("--etcd-key", etcd_options.key,
+                 "The counter's etcd key: its base, with each front end's part under KEY/")
       ->needs(etcd_option)
       ->capture_default_str();
   unsigned etcd_timeout_ms = 5000;
