@@ -110,6 +110,14 @@ int main(int argc, char** argv) {
       ->needs(etcd_option)
       ->check(CLI::Range(100U, 600000U))
       ->capture_default_str();
+  unsigned etcd_linger_us = 2000;
+  app.add_option("--etcd-linger", etcd_linger_us,
+                 "Microseconds a round may wait, once etcd answered the last one, for the "
+                 "clients it answered to send again, so that one transaction carries both "
+                 "(at most half the last round trip; 0: send at once)")
+      ->needs(etcd_option)
+      ->check(CLI::Range(0U, 100000U))
+      ->capture_default_str();
 
   count::TlsFiles tls_files;
   std::uint16_t tls_port = 0;
@@ -299,6 +307,7 @@ int main(int argc, char** argv) {
     store = std::move(memory_store);
   } else if (!etcd_endpoints.empty()) {
     etcd_options.request_timeout = std::chrono::milliseconds(etcd_timeout_ms);
+    etcd_options.max_linger = std::chrono::microseconds(etcd_linger_us);
     count::EtcdClientOptions client_options;
     client_options.endpoints = etcd_endpoints;
     client_options.timeout =

@@ -190,25 +190,39 @@ void EtcdStore::run() {
     std::shared_ptr<Round> round;
     {
       std::unique_lock lock(mutex_);
-      const auto ready = [this] { return stop_ || (send_requested_ && !open_->entries.empty()); };
-      const LeaseKeeper::Clock::time_point renew_at = lease_.next_due();
-      if (renew_at == LeaseKeeper::Clock::time_point::max()) {
-        wake_.wait(lock, ready);  // no lease to renew: the next round grants one
-      } else if (!wake_.wait_until(lock, renew_at, ready)) {
-        lock.unlock();
-        lease_.tick();
-        continue;
+      // Until the open round is to go: the lease renewed when due meanwhile.
+      while (!stop_) {
+        Clock::time_point wake_at = lease_.next_due();
+        if (send_requested_ && !open_->entries.empty()) {
+          if (open_->entries.size() >= expected_ || Clock::now() >= linger_until_) break;
+          wake_at = std::min(wake_at, linger_until_);  // lingering
+        }
+        if (wake_at == Clock::time_point::max()) {
+          wake_.wait(lock);  // no lease to renew: the next round grants one
+        } else if (wake_.wait_until(lock, wake_at) == std::cv_status::timeout) {
+          lock.unlock();
+          lease_.tick();  // renews only when due
+          lock.lock();
+        }
       }
       if (open_->entries.empty()) return;  // stopping, and nothing left to send
       send_requested_ = false;
       round = std::exchange(open_, std::make_shared<Round>());
     }
     lease_.tick();
+    const Clock::time_point sent_at = Clock::now();
     serve(*round);
+    const Clock::time_point served_at = Clock::now();
     if (state_) known_value_.store(state_->total(), std::memory_order_relaxed);
     publish(*round);
-    // Whatever joined meanwhile goes at once: that is the combining.
+    // Whatever joined meanwhile goes next: that is the combining. The clients just answered
+    // are expected back (most send again as soon as they read their replies), so the next
+    // round waits for them too, for at most a part of the round trip just made: it then
+    // carries every request in flight, in one transaction instead of two.
     const std::lock_guard lock(mutex_);
+    expected_ = round->entries.size() + open_->entries.size();
+    linger_until_ =
+        served_at + std::min<Clock::duration>((served_at - sent_at) / 2, options_.max_linger);
     if (!open_->entries.empty()) send_requested_ = true;
   }
 }

@@ -49,6 +49,9 @@ struct EtcdStoreOptions {
   // The TTL of the lease that says this front end is alive: once it ends (the front end
   // stopped, or lost etcd that long), the next rebalance folds its part into the base.
   std::chrono::seconds lease_ttl{10};
+  // The longest a round waits, once the last one is answered, for the requests that round
+  // answered to come back (it waits at most half that round trip).
+  std::chrono::microseconds max_linger{2000};
 };
 
 class EtcdStore final : public Store {
@@ -222,12 +225,17 @@ class EtcdStore final : public Store {
   std::int64_t initial_value_ = 0;
   std::function<void()> listener_;
 
-  mutable std::mutex mutex_;  // guards open_, next_seq_, stop_ and give_up_at_
+  // Guards open_, next_seq_, send_requested_, expected_, linger_until_, stop_, give_up_at_.
+  mutable std::mutex mutex_;
   std::condition_variable wake_;                 // the round thread's
   mutable std::condition_variable expiry_wake_;  // the watchdog's
   mutable std::shared_ptr<Round> open_ = std::make_shared<Round>();
   mutable Seq next_seq_ = 0;
   bool send_requested_ = false;
+  // The next round waits until it holds this many entries (those in flight at the last
+  // answer), or until linger_until_.
+  std::size_t expected_ = 0;
+  std::chrono::steady_clock::time_point linger_until_{};
   bool stop_ = false;
   std::optional<std::chrono::steady_clock::time_point> give_up_at_;  // set by close()
 

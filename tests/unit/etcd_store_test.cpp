@@ -106,11 +106,12 @@ struct FrontEnd {
   std::unique_ptr<EtcdStore> store;
 };
 
-FrontEnd start(MemoryEtcd& etcd, milliseconds timeout = milliseconds(2000),
-               std::string id = {}) {
+FrontEnd start(MemoryEtcd& etcd, milliseconds timeout = milliseconds(2000), std::string id = {},
+               std::chrono::microseconds max_linger = EtcdStoreOptions{}.max_linger) {
   EtcdStoreOptions options;
   options.request_timeout = timeout;
   options.front_end_id = std::move(id);
+  options.max_linger = max_linger;
   auto kv = std::make_unique<FrontEndKv>(etcd);
   FrontEnd front_end;
   front_end.kv = kv.get();
@@ -243,6 +244,60 @@ TEST(EtcdStore, RequestsArrivingDuringARoundTripShareTheNextTransaction) {
   for (const Pending& request : meanwhile) EXPECT_EQ(answer(request), "ok");
   EXPECT_EQ(state_of(etcd).total(), 102);
   EXPECT_EQ(a.kv->transactions(), before + 2);
+}
+
+// Two requests in a round trip held for `trip`, and a third that joined meanwhile: the first
+// two answered, `before` the transactions before them.
+struct HeldTrip {
+  int before = 0;
+  Pending first, second, meanwhile;
+};
+HeldTrip held_trip(FrontEnd& front_end, milliseconds trip) {
+  HeldTrip held;
+  held.before = front_end.kv->transactions();
+  front_end.kv->hold(true);
+  held.first = add(*front_end.store, 1);
+  held.second = add(*front_end.store, 1);
+  front_end.store->commit();
+  EXPECT_TRUE(front_end.kv->wait_for_transactions(held.before + 1));
+  held.meanwhile = add(*front_end.store, 1);
+  front_end.store->commit();
+  std::this_thread::sleep_for(trip);
+  front_end.kv->hold(false);
+  EXPECT_EQ(answer(held.first), "ok");
+  EXPECT_EQ(answer(held.second), "ok");
+  return held;
+}
+
+// Once a round is answered, the next one waits (at most half that round trip, and at most the
+// longest linger) for the requests just answered to come back, as pipelining clients send
+// again at once: one transaction then carries them with those that joined meanwhile.
+TEST(EtcdStore, TheNextRoundWaitsForTheRequestsJustAnsweredToComeBack) {
+  MemoryEtcd etcd;
+  FrontEnd a = start(etcd, milliseconds(20000), {}, std::chrono::seconds(60));
+  EXPECT_EQ(round(*a.store, {1}), std::vector<std::string>{"ok"});  // granted a share
+  // A round trip of 2 s: the next round may then wait 1 s for the two clients answered.
+  const HeldTrip held = held_trip(a, milliseconds(2000));
+  const Pending first_again = add(*a.store, 1);
+  a.store->commit();
+  const Pending second_again = add(*a.store, 1);
+  a.store->commit();
+  EXPECT_EQ(answer(held.meanwhile), "ok");
+  EXPECT_EQ(answer(first_again), "ok");
+  EXPECT_EQ(answer(second_again), "ok");
+  EXPECT_EQ(a.kv->transactions(), held.before + 2);  // the held one, then one for the three
+  EXPECT_EQ(state_of(etcd).total(), 6);
+}
+
+// Clients that do not send again hold the next round up no longer than the linger.
+TEST(EtcdStore, RequestsThatDoNotComeBackHoldTheNextRoundNoLongerThanTheLinger) {
+  MemoryEtcd etcd;
+  FrontEnd a = start(etcd, milliseconds(20000), {}, milliseconds(50));
+  EXPECT_EQ(round(*a.store, {1}), std::vector<std::string>{"ok"});
+  const HeldTrip held = held_trip(a, milliseconds(500));
+  EXPECT_EQ(answer(held.meanwhile), "ok");  // alone, once the linger is over
+  EXPECT_EQ(a.kv->transactions(), held.before + 2);
+  EXPECT_EQ(state_of(etcd).total(), 4);
 }
 
 // Another front end's rebalance moves every grant: a fast path that compared the old one
