@@ -142,7 +142,10 @@ TEST(ServerCommandLine, AnUnknownFlagIsAOneLineErrorAndExitTwo) {
 TEST(ServerCommandLine, BadValuesAreRefusedAtOnce) {
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"--port", "70000"}, {"--port", "x"}, {"--threads", "0"},
-        {"--max-connections", "0"}, {"--bind", "not-an-address", "--in-memory"}}) {
+        {"--max-connections", "0"}, {"--bind", "not-an-address", "--in-memory"},
+        {"--etcd-linger", "100"},  // without --etcd
+        {"--etcd", "http://127.0.0.1:1", "--etcd-linger", "100001"},
+        {"--etcd", "http://127.0.0.1:1", "--etcd-timeout", "99"}}) {
     std::vector<std::string> argv{binary("count-server")};
     argv.insert(argv.end(), args.begin(), args.end());
     const RunResult result = run(argv, {}, std::chrono::seconds(10));
