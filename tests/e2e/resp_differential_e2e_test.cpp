@@ -728,10 +728,12 @@ TEST_F(RespDifferentialTest, RandomPipelinedSequencesGetRedisBytes) {
     }
   }
   std::printf(
-      "seed %llu: %d sequences, %zu replies compared; %zu overflows, %zu bad integers, %zu EXECs run, %zu "
-      "aborted by WATCH, %zu EXECABORT, %zu unknown commands, %zu wrong arities, %zu closes\n",
-      static_cast<unsigned long long>(seed), sequence, seen.replies, seen.overflows, seen.not_integers,
-      seen.execs_run, seen.aborted_execs, seen.execaborts, seen.unknown, seen.arity, seen.closes);
+      "seed %llu: %d sequences, %zu replies compared; %zu overflows, %zu bad integers, %zu "
+      "EXECs run, %zu aborted by WATCH, %zu EXECABORT, %zu unknown commands, %zu wrong "
+      "arities, %zu closes\n",
+      static_cast<unsigned long long>(seed), sequence, seen.replies, seen.overflows,
+      seen.not_integers, seen.execs_run, seen.aborted_execs, seen.execaborts, seen.unknown,
+      seen.arity, seen.closes);
   // The sequences must reach the cases that matter, or they prove little.
   EXPECT_GT(seen.overflows, 0U);
   EXPECT_GT(seen.aborted_execs, 0U);
